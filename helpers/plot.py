@@ -1,0 +1,191 @@
+"""Figures the lessons share: a live training curve and the plots that recur.
+
+Every function returns the matplotlib Figure (or Axes) it drew, so a notebook can keep
+it as ``fig = ...`` (nbval then sees no varying repr).
+"""
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+class LiveCurves:
+    """A training-curve figure that redraws in place after every epoch (lesson 03).
+
+    Use it as a ``fit`` callback: ``fit(..., callbacks=[LiveCurves()])``. Metrics are
+    grouped by what they measure: ``train_loss`` and ``val_loss`` share the "loss" panel.
+    Outside a notebook (scripts, CI) it only records; call :meth:`figure` to draw.
+    """
+
+    def __init__(self, metrics=("loss", "acc"), title=None):
+        self.panels = tuple(metrics)
+        self.title = title
+        self.values: dict[str, list[tuple[int, float]]] = {}
+        self._handle = None
+
+    def __call__(self, epoch: int, metrics: dict) -> None:
+        for key, value in metrics.items():
+            if any(key == p or key.endswith("_" + p) for p in self.panels):
+                self.values.setdefault(key, []).append((epoch, float(value)))
+        if _in_notebook():
+            from IPython.display import display
+
+            fig = self.figure()
+            if self._handle is None:
+                self._handle = display(fig, display_id=True)
+            else:
+                self._handle.update(fig)
+            plt.close(fig)
+
+    def figure(self):
+        """Draw the recorded curves into a new Figure and return it."""
+        fig, axes = plt.subplots(1, len(self.panels), figsize=(4.5 * len(self.panels), 3.2), squeeze=False)
+        for ax, panel in zip(axes[0], self.panels):
+            for key, points in self.values.items():
+                if key == panel or key.endswith("_" + panel):
+                    epochs, values = zip(*points)
+                    ax.plot(epochs, values, marker="o", ms=3, label=key)
+            ax.set_xlabel("epoch")
+            ax.set_title(panel)
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend()
+        if self.title:
+            fig.suptitle(self.title)
+        fig.tight_layout()
+        return fig
+
+
+def function_grid(functions: dict, x=None, derivatives: bool = True, ncols: int = 3):
+    """Plot each ``name -> f`` (a torch function) on ``x`` with its derivative from autograd
+    (lessons 02 and 04)."""
+    x = torch.linspace(-5, 5, 401) if x is None else x
+    nrows = math.ceil(len(functions) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), squeeze=False)
+    for ax, (name, f) in zip(axes.flat, functions.items()):
+        xs = x.detach().clone().requires_grad_(True)
+        y = f(xs)
+        ax.plot(x.numpy(), y.detach().numpy(), label=name)
+        if derivatives:
+            (dy,) = torch.autograd.grad(y.sum(), xs)
+            ax.plot(x.numpy(), dy.numpy(), "--", label=f"{name}'")
+        ax.axhline(0, color="gray", lw=0.5)
+        ax.axvline(0, color="gray", lw=0.5)
+        ax.set_title(name)
+        ax.legend(fontsize=8)
+    for ax in axes.flat[len(functions):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def surface(f, xlim=(-6, 6), ylim=(-6, 6), n=200, trajectories=(), levels=None, log_levels=True):
+    """A 3-D surface and a contour plot of ``f(x, y)`` side by side, with optional
+    optimisation trajectories (each an [N, 2] array) drawn on both (lesson 02)."""
+    xs = torch.linspace(*xlim, n)
+    ys = torch.linspace(*ylim, n)
+    X, Y = torch.meshgrid(xs, ys, indexing="xy")
+    with torch.no_grad():
+        Z = f(X, Y)
+    fig = plt.figure(figsize=(12, 5))
+    ax3 = fig.add_subplot(1, 2, 1, projection="3d")
+    ax3.plot_surface(X.numpy(), Y.numpy(), Z.numpy(), cmap="viridis", alpha=0.8, linewidth=0)
+    ax3.set_xlabel("x")
+    ax3.set_ylabel("y")
+    ax2 = fig.add_subplot(1, 2, 2)
+    if levels is None:
+        zmin, zmax = float(Z.min()), float(Z.max())
+        levels = np.geomspace(max(zmin, 1e-2), zmax, 30) if log_levels else 30
+    contour = ax2.contour(X.numpy(), Y.numpy(), Z.numpy(), levels=levels, cmap="viridis")
+    fig.colorbar(contour, ax=ax2)
+    for path in trajectories:
+        path = torch.as_tensor(np.asarray(path), dtype=torch.float32)
+        with torch.no_grad():
+            z = f(path[:, 0], path[:, 1]).numpy()
+        path = path.numpy()
+        ax3.plot(path[:, 0], path[:, 1], z, "r.-", ms=2)
+        ax2.plot(path[:, 0], path[:, 1], ".-", ms=3)
+        ax2.plot(path[-1, 0], path[-1, 1], "r*", ms=12)
+    ax2.set_xlabel("x")
+    ax2.set_ylabel("y")
+    ax2.set_aspect("equal")
+    fig.tight_layout()
+    return fig
+
+
+def show_images(images, labels=None, ncols: int = 8, class_names=None, mean=None, std=None,
+                cmap="gray", size: float = 1.4):
+    """A grid of images ([N,C,H,W] or [N,H,W], uint8 or float) with optional titles.
+    Pass ``mean``/``std`` to undo a normalisation before showing (lesson 03)."""
+    images = torch.as_tensor(images).detach().cpu()
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected [N,1|3,H,W] or [N,H,W] images, got shape {tuple(images.shape)}")
+    images = images.float()
+    if mean is not None:
+        images = images * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+    elif images.max() > 1:
+        images = images / 255
+    images = images.clamp(0, 1)
+    n = len(images)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i].permute(1, 2, 0).numpy()
+        ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap=cmap)
+        if labels is not None:
+            label = labels[i]
+            label = int(label) if not isinstance(label, str) else label
+            ax.set_title(class_names[label] if class_names is not None else str(label), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(targets, predictions, num_classes: int) -> torch.Tensor:
+    """``cm[i, j]`` = how many samples of true class i were predicted as class j (lesson 04)."""
+    targets = torch.as_tensor(targets).flatten().long()
+    predictions = torch.as_tensor(predictions).flatten().long()
+    if targets.shape != predictions.shape:
+        raise ValueError(f"{targets.numel()} targets but {predictions.numel()} predictions")
+    if targets.numel() and (min(targets.min(), predictions.min()) < 0
+                            or max(targets.max(), predictions.max()) >= num_classes):
+        raise ValueError(f"class indices must lie in [0, {num_classes})")
+    flat = targets.cpu() * num_classes + predictions.cpu()
+    return torch.bincount(flat, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(cm, class_names=None, normalize: bool = False):
+    """Draw a confusion matrix with its counts (or row-normalised rates) written in."""
+    cm = torch.as_tensor(cm).float()
+    shown = cm / cm.sum(1, keepdim=True).clamp(min=1) if normalize else cm
+    k = cm.shape[0]
+    names = class_names or [str(i) for i in range(k)]
+    fig, ax = plt.subplots(figsize=(0.6 * k + 2, 0.6 * k + 1.5))
+    im = ax.imshow(shown.numpy(), cmap="Blues")
+    fig.colorbar(im, ax=ax)
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = float(shown.max()) if shown.numel() else 0
+    for i in range(k):
+        for j in range(k):
+            value = shown[i, j].item()
+            ax.text(j, i, f"{value:.2f}" if normalize else f"{int(value)}", ha="center", va="center",
+                    fontsize=7, color="white" if value > top / 2 else "black")
+    fig.tight_layout()
+    return fig

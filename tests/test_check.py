@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from helpers.check import check, expect_error, expect_warning
+
+
+def test_expect_error_prints_the_error_and_swallows_it(capsys):
+    with expect_error(AttributeError):
+        torch.linespace(0, 1)  # a function that does not exist
+    assert capsys.readouterr().out == "AttributeError: module 'torch' has no attribute 'linespace'\n"
+
+
+def test_expect_error_fails_when_nothing_goes_wrong():
+    with pytest.raises(AssertionError, match="expected TypeError, but the code ran without error"):
+        with expect_error(TypeError):
+            torch.linspace(0, 1, 3)
+
+
+def test_expect_error_lets_other_errors_through():
+    with pytest.raises(ZeroDivisionError):
+        with expect_error(TypeError):
+            _ = 1 / 0
+
+
+def test_expect_warning(capsys):
+    import warnings
+
+    with expect_warning(UserWarning):
+        warnings.warn("careful\nsecond line", UserWarning, stacklevel=1)
+    assert capsys.readouterr().out == "UserWarning: careful\n"
+    with pytest.raises(AssertionError, match="expected a UserWarning"):
+        with expect_warning(UserWarning):
+            pass
+
+
+def test_check_accepts_right_answers(capsys):
+    check(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-7]), "close")
+    check(3, 3, "int")
+    check(0.1 + 0.2, 0.3, "float")
+    check(torch.tensor([True, False]), [True, False], "mask")
+    assert capsys.readouterr().out == "✓ close\n✓ int\n✓ float\n✓ mask\n"
+
+
+@pytest.mark.parametrize("actual, expected, message", [
+    (torch.zeros(2, 3), torch.zeros(3, 2), r"shape \(2, 3\), expected \(3, 2\)"),
+    (torch.ones(2), torch.zeros(2), "got"),
+    ([0, 0], torch.zeros(2), "expected a tensor"),
+    (0.5, 0.25, "got 0.5, expected 0.25"),
+    ((2, 3), (3, 2), r"got \(2, 3\), expected \(3, 2\)"),
+])
+def test_check_rejects_wrong_answers(actual, expected, message):
+    with pytest.raises(AssertionError, match=message):
+        check(actual, expected)
