@@ -37,7 +37,7 @@ case "${1:-}" in
         exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT" "${@:2}" notebooks/ ;;
     test)
         setup
-        export COURSE_QUICK=1 MPLBACKEND=agg
+        export COURSE_QUICK=1
         "$VENV/bin/ruff" check helpers tests benchmarks notebooks
         exec "$VENV/bin/python" -m pytest -n "${COURSE_TEST_WORKERS:-2}" --dist loadfile "${@:2}" ;;
     visdom)

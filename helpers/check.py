@@ -4,9 +4,12 @@ Pitfall cells run a mistake on purpose. ``expect_error`` shows the error a learn
 meet, without stopping "Run All", and fails loudly if the mistake stops being one.
 """
 import contextlib
+import re
 import warnings
 
 import torch
+
+_BUILD_NOTE = re.compile(r"\s*\(Triggered internally at [^)]*\)\.?")
 
 
 @contextlib.contextmanager
@@ -30,15 +33,26 @@ def expect_error(*kinds: type[BaseException]):
 
 @contextlib.contextmanager
 def expect_warning(kind: type[Warning] = Warning):
-    """Run a block that should warn with ``kind``; print the warning's type and first line."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
+    """Run a block that should warn with ``kind``; print the warning's type and first line.
+
+    PyTorch shows some warnings only once per process; inside this block it shows them
+    every time, so the cell gives the same output when run again.
+    """
+    warn_always = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        torch.set_warn_always(warn_always)
     matching = [w for w in caught if issubclass(w.category, kind)]
     if not matching:
         raise AssertionError(f"expected a {kind.__name__}, but none was raised")
     first = matching[0]
-    print(f"{first.category.__name__}: {str(first.message).strip().splitlines()[0]}")
+    message = str(first.message).strip().splitlines()[0]
+    message = _BUILD_NOTE.sub("", message)  # "(Triggered internally at /path/of/the/build...)"
+    print(f"{first.category.__name__}: {message}")
 
 
 def check(actual, expected, name: str = "answer", atol: float = 1e-5, rtol: float = 1e-4) -> None:

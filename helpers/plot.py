@@ -107,9 +107,10 @@ def surface(f, xlim=(-6, 6), ylim=(-6, 6), n=200, trajectories=(), levels=None, 
         zmin, zmax = float(Z.min()), float(Z.max())
         levels = np.geomspace(max(zmin, 1e-2), zmax, 30) if log_levels else 30
     contour = ax2.contour(X.numpy(), Y.numpy(), Z.numpy(), levels=levels, cmap="viridis")
-    fig.colorbar(contour, ax=ax2)
+    fig.colorbar(contour, ax=ax2, format="%.3g")
     for path in trajectories:
-        path = torch.as_tensor(np.asarray(path), dtype=torch.float32)
+        path = torch.as_tensor(path).detach().cpu().float() if isinstance(path, torch.Tensor) \
+            else torch.as_tensor(np.asarray(path), dtype=torch.float32)
         with torch.no_grad():
             z = f(path[:, 0], path[:, 1]).numpy()
         path = path.numpy()

@@ -51,3 +51,15 @@ def test_check_accepts_right_answers(capsys):
 def test_check_rejects_wrong_answers(actual, expected, message):
     with pytest.raises(AssertionError, match=message):
         check(actual, expected)
+
+
+def test_expect_warning_repeats_torchs_once_only_warnings_without_build_paths(capsys):
+    for _ in range(2):  # PyTorch shows this warning once per process unless told otherwise
+        with expect_warning(UserWarning):
+            y = torch.ones(2, requires_grad=True) * 2
+            _ = y.grad  # .grad of a non-leaf tensor
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0] == lines[1]
+    assert lines[0].startswith("UserWarning: The .grad attribute of a Tensor that is not a leaf")
+    assert "Triggered internally" not in lines[0]
+    assert not torch.is_warn_always_enabled()

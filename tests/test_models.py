@@ -19,9 +19,13 @@ def test_lenet5_takes_mnist_and_cifar_images(channels, size):
     assert model.features(torch.zeros(2, channels, size, size)).shape == (2, 16, 5, 5)
 
 
-def test_residual_block_shortcut_matches_shapes():
+def test_residual_block_adds_the_shortcut():
     same = models.ResidualBlock(16, 16)
     assert isinstance(same.shortcut, torch.nn.Identity)
+    torch.nn.init.zeros_(same.body[-1].weight)  # silence the residual branch: F(x) = 0
+    torch.nn.init.zeros_(same.body[-1].bias)
+    x = torch.randn(2, 16, 8, 8)
+    assert torch.allclose(same(x), torch.relu(x))  # relu(0 + x)
     down = models.ResidualBlock(16, 32, stride=2)
     assert down(torch.zeros(2, 16, 8, 8)).shape == (2, 32, 4, 4)
 

@@ -36,12 +36,18 @@ def test_evaluate_matches_a_hand_computation():
     assert result["acc"] == pytest.approx((out.argmax(1) == y).float().mean().item())
 
 
-def test_evaluate_restores_training_mode_and_takes_regression_losses():
-    model = nn.Sequential(nn.Linear(1, 1), nn.Dropout(0.5))
-    loader = data.DeviceLoader(torch.ones(8, 1), torch.zeros(8, 1), batch_size=4)
+def test_evaluate_runs_in_eval_mode_and_restores_training_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    x, y = torch.randn(64, 4), torch.randn(64, 4)
+    loader = data.DeviceLoader(x, y, batch_size=16)
     result = train.evaluate(model, loader, loss_fn=F.mse_loss)
     assert set(result) == {"loss"}  # no accuracy for a regression
     assert model.training
+    model.eval()
+    with torch.no_grad():
+        expected = F.mse_loss(model(x), y).item()  # dropout off
+    assert result["loss"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_fit_calls_callbacks_steps_the_scheduler_and_continues_history():
@@ -176,8 +182,26 @@ def test_corrupt_missing_and_mismatched_checkpoints_are_clear_errors(tmp_path):
         train.load_checkpoint(tmp_path / "plain.pt", model)
 
 
-def test_a_pickled_whole_model_is_refused(tmp_path):
-    """weights_only=True: loading never runs code from the file."""
+class _Payload:
+    """An object whose unpickling would run code: what a malicious checkpoint holds."""
+
+    ran = False
+
+    def __reduce__(self):
+        return (_Payload._run, ())
+
+    @staticmethod
+    def _run():
+        _Payload.ran = True
+        return {}
+
+
+def test_loading_never_runs_code_from_the_file(tmp_path):
+    """weights_only=True: a pickled whole model, or a payload, is refused, not executed."""
     torch.save(models.MLP(4, [8], 2), tmp_path / "whole.pt")
     with pytest.raises(train.CheckpointError, match="not a readable checkpoint"):
         train.load_checkpoint(tmp_path / "whole.pt", models.MLP(4, [8], 2))
+    torch.save({"model": _Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(train.CheckpointError, match="not a readable checkpoint"):
+        train.load_checkpoint(tmp_path / "evil.pt", models.MLP(4, [8], 2))
+    assert not _Payload.ran

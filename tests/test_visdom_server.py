@@ -1,0 +1,260 @@
+"""helpers.visdom_server against a real visdom server, started offline; VisdomLogger talks to it.
+
+Each server runs in a subprocess whose name lookups fail for every host but this machine (no
+network at all), on a free port of 127.0.0.1, and is killed at the end of its test.
+"""
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import warnings
+from pathlib import Path
+
+import pytest
+
+from helpers import log, visdom_server
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 20  # a start takes 2-5 s on a laptop; fail loudly well before a hang
+# Run the launcher with name resolution cut off for any host but this one: nothing can reach
+# a CDN, exactly as on a laptop without network.
+OFFLINE_LAUNCHER = r"""
+import runpy, socket
+_getaddrinfo = socket.getaddrinfo
+def _offline(host, *args, **kwargs):
+    if host not in (None, "", "localhost", "127.0.0.1", "::1", b"localhost", b"127.0.0.1"):
+        raise socket.gaierror(socket.EAI_NONAME, f"offline test: no network for {host!r}")
+    return _getaddrinfo(host, *args, **kwargs)
+socket.getaddrinfo = _offline
+runpy.run_module("helpers.visdom_server", run_name="__main__", alter_sys=True)
+"""
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with _NO_PROXY.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def _window(port: int, env: str, win: str) -> dict:
+    """Ask the server (over plain HTTP, as visdom's get_window_data does) for a window's data."""
+    body = json.dumps({"win": win, "eid": env}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/win_data", data=body)
+    with _NO_PROXY.open(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _traces(port: int, env: str, win: str) -> dict[str, tuple[list, list]]:
+    return {t["name"]: (t["x"], t["y"]) for t in _window(port, env, win)["content"]["data"]}
+
+
+def _run_within(seconds: float, fn):
+    """Run ``fn()`` in a thread; fail (instead of hanging the suite) if it takes longer."""
+    result, error = [], []
+
+    def target():
+        try:
+            result.append(fn())
+        except BaseException as exc:  # handed back to the test below
+            error.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds}s: the logger hangs"
+    if error:
+        raise error[0]
+    return result[0]
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen, port: int, output: Path):
+        self.proc, self.port, self.output = proc, port, output
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start ``python -m helpers.visdom_server --port <free>`` offline; kill it afterwards."""
+    servers = []
+
+    def start() -> Server:
+        port = _free_port()
+        output = tmp_path / f"server-{port}.log"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        with open(output, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", OFFLINE_LAUNCHER, "--port", str(port),
+                 "--env-path", str(tmp_path / f"envs-{port}")],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        server = Server(proc, port, output)
+        servers.append(server)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the visdom server exited with {proc.returncode}:\n{server.log()}")
+            try:
+                if _get(port, "/", timeout=1)[0] == 200:
+                    return server
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no visdom server on port {port} after {START_TIMEOUT_S}s:\n{server.log()}")
+            time.sleep(0.1)
+
+    yield start
+    for server in servers:
+        if server.proc.poll() is None:
+            server.proc.kill()  # SIGKILL works on a SIGSTOPped process too
+        server.proc.wait(timeout=10)
+
+
+def _load_vendor_tool():
+    spec = importlib.util.spec_from_file_location("vendor_visdom_static", ROOT / "tools" / "vendor_visdom_static.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------ the vendored files
+def test_vendored_files_match_their_manifest_and_stay_small():
+    tool = _load_vendor_tool()
+    assert tool.check(visdom_server.VENDORED) == []
+    manifest = visdom_server.load_manifest()
+    import visdom
+
+    assert manifest["visdom"] == visdom.__version__, "re-run tools/vendor_visdom_static.py for this visdom"
+    assert {f["path"] for f in manifest["files"]} == {path for _, _, path, _ in tool.FILES}
+    total = sum(p.stat().st_size for p in visdom_server.VENDORED.rglob("*") if p.is_file())
+    assert total < 6e6, f"the vendored files grew to {total / 1e6:.1f} MB"
+
+
+def test_installed_files_make_visdoms_own_download_step_fetch_nothing(tmp_path, monkeypatch):
+    import requests
+    from visdom.server.build import download_scripts
+
+    static = tmp_path / "static"
+    written = visdom_server.install_static(static)
+    assert "version.built" in written and "js/plotly-plotly.min.js" in written
+    assert visdom_server.install_static(static) == []  # all in place: nothing copied again
+
+    (static / "js" / "react-dom.min.js").write_text("stale")
+    (static / "version.built").write_text("0.0.1")
+    assert sorted(visdom_server.install_static(static)) == ["js/react-dom.min.js", "version.built"]
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"visdom tried to download {args[1:] or kwargs}")
+
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", no_network)
+    monkeypatch.setattr(urllib.request, "_opener", None)  # download_scripts installs its own
+    monkeypatch.setattr(requests, "get", no_network)
+    download_scripts(install_dir=str(tmp_path))  # visdom's own check: built, nothing missing
+
+
+# ------------------------------------------------------------------- a live server
+def test_launcher_serves_visdom_offline_on_loopback_only(start_server):
+    t0 = time.monotonic()
+    server = start_server()
+    started = time.monotonic() - t0
+    assert started < START_TIMEOUT_S
+    status, page = _get(server.port, "/")
+    assert status == 200 and b"js/plotly-plotly.min.js" in page
+    manifest = {f["path"]: f["sha256"] for f in visdom_server.load_manifest()["files"]}
+    for path in ("js/plotly-plotly.min.js", "js/react-dom.min.js", "css/bootstrap.min.css",
+                 "js/mathjax/2.7.5/MathJax.js"):
+        status, body = _get(server.port, "/static/" + path)
+        assert status == 200, path
+        assert hashlib.sha256(body).hexdigest() == manifest[path], path
+    assert _get(server.port, "/static/js/main.js")[0] == 200  # visdom's own app
+    # Bound to 127.0.0.1 alone: another loopback address of this machine is refused.
+    with socket.socket() as s:
+        s.settimeout(1)
+        assert s.connect_ex(("127.0.0.2", server.port)) != 0
+    assert "Traceback" not in server.log() and "Downloading" not in server.log(), server.log()
+
+
+def test_visdom_logger_draws_windows_with_the_logged_values(start_server):
+    server = start_server()
+    env = f"test_{uuid.uuid4().hex[:8]}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning of ours or visdom's on the happy path
+        with log.VisdomLogger(env=env, port=server.port) as logger:
+            assert logger.enabled
+            for epoch in (1, 2, 3):
+                logger(epoch, {"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 2.0 / epoch,
+                               "train_acc": 0.3 * epoch, "lr": 0.1})
+            logger.log_scalar("grad_norm", 4.0, 10)
+            logger.log_scalar("grad_norm", 3.0, 20)
+    assert _traces(server.port, env, "loss") == {
+        "train": ([1, 2, 3], [1.0, 0.5, pytest.approx(1 / 3)]),
+        "val": ([1, 2, 3], [2.0, 1.0, pytest.approx(2 / 3)]),
+    }
+    assert _traces(server.port, env, "acc") == {"train": ([1, 2, 3], [0.3, 0.6, pytest.approx(0.9)])}
+    assert _traces(server.port, env, "lr") == {"lr": ([1, 2, 3], [0.1, 0.1, 0.1])}
+    assert _traces(server.port, env, "grad_norm") == {"grad_norm": ([10, 20], [4.0, 3.0])}
+    assert _window(server.port, env, "loss")["title"] == "loss"
+
+    # A second run in the same env starts the windows afresh instead of appending to old lines.
+    with log.VisdomLogger(env=env, port=server.port) as again:
+        again(1, {"train_loss": 0.7})
+    assert _traces(server.port, env, "loss") == {"train": ([1], [0.7])}
+
+
+def test_visdom_logger_survives_the_server_dying_mid_run(start_server):
+    server = start_server()
+    logger = log.VisdomLogger(env="dying", port=server.port)
+    logger(1, {"train_loss": 1.0, "val_loss": 1.5})
+    assert logger.enabled and _traces(server.port, "dying", "loss")["val"] == ([1], [1.5])
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for epoch in range(2, 12):
+            logger(epoch, {"train_loss": 1.0 / epoch, "val_loss": 1.5 / epoch})
+        logger.log_scalar("grad_norm", 1.0, 5)
+        logger.close()
+    assert time.perf_counter() - start < 2.0
+    assert [w.category for w in caught] == [log.DashboardWarning], [str(w.message) for w in caught]
+    assert "went away" in str(caught[0].message) and "course.sh visdom" in str(caught[0].message)
+    assert not logger.enabled
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP to freeze the server (POSIX)")
+def test_visdom_logger_does_not_hang_on_a_frozen_server(start_server):
+    server = start_server()
+    logger = log.VisdomLogger(env="frozen", port=server.port, timeout=1.0)
+    logger(1, {"train_loss": 1.0})
+    os.kill(server.proc.pid, signal.SIGSTOP)  # alive, port open, never answers
+    try:
+        start = time.perf_counter()
+        with pytest.warns(log.DashboardWarning, match="Timeout") as caught:
+            def run():
+                for epoch in range(2, 6):
+                    logger(epoch, {"train_loss": 1.0 / epoch, "val_loss": 2.0 / epoch})
+            _run_within(10, run)
+        assert len(caught) == 1
+        assert time.perf_counter() - start < 2.5  # one timeout, then no-ops
+        assert not logger.enabled
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
