@@ -38,7 +38,7 @@ case "${1:-}" in
     test)
         setup
         export COURSE_QUICK=1
-        "$VENV/bin/ruff" check helpers tests benchmarks notebooks
+        "$VENV/bin/ruff" check helpers tests benchmarks tools notebooks
         exec "$VENV/bin/python" -m pytest -n "${COURSE_TEST_WORKERS:-2}" --dist loadfile "${@:2}" ;;
     visdom)
         setup
