@@ -243,8 +243,9 @@ def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
         raise TypeError(f"normalize expects uint8 images, got {images.dtype}")
     if images.ndim != 4 or images.shape[1] != len(mean):
         raise ValueError(f"expected [N,{len(mean)},H,W] images, got shape {tuple(images.shape)}")
-    mean = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
-    std = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
+    # No copy when mean/std are already tensors on this device (device_loaders makes them once).
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
     return (images.float() / 255 - mean) / std
 
 
@@ -312,7 +313,7 @@ def device_loaders(name: str, device, batch_size: int = 256, augment: bool = Fal
     """Train and test :class:`DeviceLoader` s for MNIST, FashionMNIST or CIFAR10, normalised
     on the device. ``limit`` keeps ``limit`` training and ``limit // 5`` test images
     (a seeded random subset, for quick mode); ``augment`` adds random crops and flips to the training batches."""
-    mean, std = STATS[name]
+    mean, std = (torch.tensor(v, device=device) for v in STATS[name])
     x_train, y_train = load_tensors(name, train=True)
     x_test, y_test = load_tensors(name, train=False)
     if limit is not None:  # a seeded random subset: the mirror's CIFAR-10 is sorted by class
