@@ -9,6 +9,7 @@ import warnings
 
 import torch
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes inside some messages
 _BUILD_NOTE = re.compile(r"\s*\(Triggered internally at [^)]*\)\.?")
 
 
@@ -24,7 +25,7 @@ def expect_error(*kinds: type[BaseException]):
     try:
         yield
     except kinds as exc:
-        message = str(exc).strip().splitlines()
+        message = _ANSI.sub("", str(exc)).strip().splitlines()
         print(f"{type(exc).__name__}: {message[0] if message else ''}")
     else:
         names = " or ".join(k.__name__ for k in kinds)

@@ -63,3 +63,9 @@ def test_expect_warning_repeats_torchs_once_only_warnings_without_build_paths(ca
     assert lines[0].startswith("UserWarning: The .grad attribute of a Tensor that is not a leaf")
     assert "Triggered internally" not in lines[0]
     assert not torch.is_warn_always_enabled()
+
+
+def test_expect_error_drops_terminal_colour_codes(capsys):
+    with expect_error(ValueError):
+        raise ValueError("plain \x1b[1mbold\x1b[0m text")
+    assert capsys.readouterr().out == "ValueError: plain bold text\n"
