@@ -1,5 +1,6 @@
 """Shared test settings: quick mode, a headless matplotlib, and small fixtures."""
 import os
+import threading
 
 import matplotlib
 import pytest
@@ -27,3 +28,28 @@ def mirror():
     assert path is not None and path.is_dir(), (
         "set COURSE_DATA_MIRROR to a folder with the course's datasets (CI uses ../shared/data)")
     return path
+
+
+def _run_within(seconds: float, fn):
+    """Run ``fn()`` in a thread; fail (instead of hanging the suite) if it takes longer."""
+    result, error = [], []
+
+    def target():
+        try:
+            result.append(fn())
+        except BaseException as exc:  # handed back to the test below
+            error.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds}s: the code under test hangs"
+    if error:
+        raise error[0]
+    return result[0]
+
+
+@pytest.fixture
+def run_within():
+    """``run_within(seconds, fn)``: call ``fn`` and fail if it blocks longer than ``seconds``."""
+    return _run_within

@@ -29,25 +29,6 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_within(seconds: float, fn):
-    """Run ``fn()`` in a thread; fail (instead of hanging the suite) if it takes longer."""
-    result, error = [], []
-
-    def target():
-        try:
-            result.append(fn())
-        except BaseException as exc:  # handed back to the test below
-            error.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still blocked after {seconds}s: the logger hangs"
-    if error:
-        raise error[0]
-    return result[0]
-
-
 def _scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
     acc = EventAccumulator(str(log_dir))
     acc.Reload()
@@ -126,7 +107,7 @@ def test_visdom_logger_without_server_warns_once_fast_then_does_nothing():
     assert not logger.enabled
 
 
-def test_visdom_logger_gives_up_on_a_server_that_accepts_but_never_answers():
+def test_visdom_logger_gives_up_on_a_server_that_accepts_but_never_answers(run_within):
     # A socket that listens but never accepts: the kernel completes the TCP handshake, then
     # nothing. visdom's own client would wait forever here; the logger's timeout must not.
     with socket.socket() as stalled:
@@ -134,13 +115,13 @@ def test_visdom_logger_gives_up_on_a_server_that_accepts_but_never_answers():
         stalled.listen(8)
         start = time.perf_counter()
         with pytest.warns(log.DashboardWarning, match="course.sh visdom") as caught:
-            logger = _run_within(10, lambda: log.VisdomLogger(port=stalled.getsockname()[1], timeout=1.0))
+            logger = run_within(10, lambda: log.VisdomLogger(port=stalled.getsockname()[1], timeout=1.0))
         assert time.perf_counter() - start < 2.5
         assert len(caught) == 1 and "Timeout" in str(caught[0].message)
         assert not logger.enabled
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            _run_within(10, lambda: logger(1, EPOCHS[1]))  # a no-op: no second warning, no wait
+            run_within(10, lambda: logger(1, EPOCHS[1]))  # a no-op: no second warning, no wait
         assert time.perf_counter() - start < 2.5
 
 

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -64,25 +63,6 @@ def _window(port: int, env: str, win: str) -> dict:
 
 def _traces(port: int, env: str, win: str) -> dict[str, tuple[list, list]]:
     return {t["name"]: (t["x"], t["y"]) for t in _window(port, env, win)["content"]["data"]}
-
-
-def _run_within(seconds: float, fn):
-    """Run ``fn()`` in a thread; fail (instead of hanging the suite) if it takes longer."""
-    result, error = [], []
-
-    def target():
-        try:
-            result.append(fn())
-        except BaseException as exc:  # handed back to the test below
-            error.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still blocked after {seconds}s: the logger hangs"
-    if error:
-        raise error[0]
-    return result[0]
 
 
 class Server:
@@ -241,7 +221,7 @@ def test_visdom_logger_survives_the_server_dying_mid_run(start_server):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP to freeze the server (POSIX)")
-def test_visdom_logger_does_not_hang_on_a_frozen_server(start_server):
+def test_visdom_logger_does_not_hang_on_a_frozen_server(start_server, run_within):
     server = start_server()
     logger = log.VisdomLogger(env="frozen", port=server.port, timeout=1.0)
     logger(1, {"train_loss": 1.0})
@@ -252,7 +232,7 @@ def test_visdom_logger_does_not_hang_on_a_frozen_server(start_server):
             def run():
                 for epoch in range(2, 6):
                     logger(epoch, {"train_loss": 1.0 / epoch, "val_loss": 2.0 / epoch})
-            _run_within(10, run)
+            run_within(10, run)
         assert len(caught) == 1
         assert time.perf_counter() - start < 2.5  # one timeout, then no-ops
         assert not logger.enabled
