@@ -34,7 +34,10 @@ case "${1:-}" in
         setup ;;
     lab)
         setup
-        exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT" "${@:2}" notebooks/ ;;
+        root_flag=()
+        [[ $(id -u) -eq 0 ]] && root_flag=(--allow-root)  # containers often run as root
+        exec "$VENV/bin/jupyter" lab --ServerApp.root_dir="$ROOT" --LabApp.default_url=/lab/tree/notebooks \
+            "${root_flag[@]}" "${@:2}" ;;
     test)
         setup
         export COURSE_QUICK=1
