@@ -98,6 +98,23 @@ def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn=F.cross_entropy, 
     return totals.result()
 
 
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader: Iterable, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(predicted classes, targets)`` over a whole loader, on the CPU (lesson 04).
+
+    Feed them to :func:`helpers.plot.confusion_matrix`, or index the misclassified images.
+    """
+    device = torch.device(device) if device else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    preds, targets = [], []
+    for x, y in _batches(loader, device, channels_last=False):
+        preds.append(model(x).argmax(1))
+        targets.append(y)
+    model.train(was_training)
+    return torch.cat(preds).cpu(), torch.cat(targets).cpu()  # one copy to the host, at the end
+
+
 def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimizer,
         loss_fn=F.cross_entropy, epochs: int = 1, val_loader: Iterable | None = None,
         device=None, scheduler=None, callbacks: Iterable[Callback] = (),

@@ -37,7 +37,7 @@ def test_load_tensors_matches_the_torchvision_dataset(mirror, mirrored_root):
     images, labels = data.load_tensors("MNIST", train=False)
     assert images.shape == (10_000, 1, 28, 28) and labels.dtype == torch.int64
     image, label = ds[123]  # a PIL image and an int
-    assert torch.equal(images[123, 0], torch.from_numpy(np.asarray(image)))
+    assert torch.equal(images[123, 0], torch.from_numpy(np.array(image)))
     assert labels[123].item() == label
     with pytest.raises(ValueError, match="unknown dataset"):
         data.load_tensors("ImageNet")

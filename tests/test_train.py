@@ -50,6 +50,21 @@ def test_evaluate_runs_in_eval_mode_and_restores_training_mode():
     assert result["loss"] == pytest.approx(expected, rel=1e-5)
 
 
+def test_predict_returns_every_prediction_in_order():
+    model = nn.Sequential(nn.Linear(5, 3), nn.Dropout(0.9))
+    loader = _toy(n=50)
+    loader.shuffle = False
+    preds, targets = train.predict(model, loader)
+    model.eval()
+    with torch.no_grad():
+        expected = model[0](loader.images).argmax(1)
+    assert torch.equal(preds, expected) and torch.equal(targets, loader.labels)
+    assert preds.device.type == "cpu"
+    model.train()
+    train.predict(model, loader)
+    assert model.training
+
+
 def test_fit_calls_callbacks_steps_the_scheduler_and_continues_history():
     model = nn.Linear(5, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
