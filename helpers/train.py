@@ -5,6 +5,7 @@ backward, step) plus what a careful loop needs: ``model.train()``/``model.eval()
 running sums kept on the device (one host sync per epoch, none per batch), optional mixed
 precision, a progress bar, and callbacks that receive each epoch's metrics.
 """
+import contextlib
 import math
 import os
 import warnings
@@ -46,6 +47,22 @@ def _batches(loader, device, channels_last):
         yield x, y.to(device, non_blocking=True)
 
 
+def _device(model: torch.nn.Module, device) -> torch.device:
+    """The device asked for, else the one the model's parameters live on."""
+    return torch.device(device) if device else next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def _evaluating(model: torch.nn.Module):
+    """``model.eval()`` inside the block, then back to the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def _check_batch(out: torch.Tensor, y: torch.Tensor) -> None:
     if out.shape[0] != y.shape[0]:
         raise ValueError(f"the model returned {out.shape[0]} outputs for a batch of {y.shape[0]} targets")
@@ -83,18 +100,16 @@ class _Totals:
 def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn=F.cross_entropy, device=None,
              amp: bool | torch.dtype = False, channels_last: bool = False) -> dict:
     """Mean loss (and accuracy, for classifiers) of ``model`` over ``loader`` (lesson 03)."""
-    device = torch.device(device) if device else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    device = _device(model, device)
     totals = _Totals(device)
     dtype = _amp_dtype(device, amp)
-    for x, y in _batches(loader, device, channels_last):
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            out = model(x)
-            _check_batch(out, y)
-            loss = loss_fn(out.float(), y)
-        totals.add(loss, out, y)
-    model.train(was_training)
+    with _evaluating(model):
+        for x, y in _batches(loader, device, channels_last):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                out = model(x)
+                _check_batch(out, y)
+                loss = loss_fn(out.float(), y)
+            totals.add(loss, out, y)
     return totals.result()
 
 
@@ -104,14 +119,11 @@ def predict(model: torch.nn.Module, loader: Iterable, device=None) -> tuple[torc
 
     Feed them to :func:`helpers.plot.confusion_matrix`, or index the misclassified images.
     """
-    device = torch.device(device) if device else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     preds, targets = [], []
-    for x, y in _batches(loader, device, channels_last=False):
-        preds.append(model(x).argmax(1))
-        targets.append(y)
-    model.train(was_training)
+    with _evaluating(model):
+        for x, y in _batches(loader, _device(model, device), channels_last=False):
+            preds.append(model(x).argmax(1))
+            targets.append(y)
     return torch.cat(preds).cpu(), torch.cat(targets).cpu()  # one copy to the host, at the end
 
 
@@ -129,7 +141,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
       without bfloat16); ``channels_last=True`` stores image batches NHWC for faster convolutions.
     - pass the returned ``history`` back in to continue training where it stopped.
     """
-    device = torch.device(device) if device else next(model.parameters()).device
+    device = _device(model, device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
