@@ -14,6 +14,7 @@ import gzip
 import os
 import shutil
 import socket
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +96,15 @@ def _prepare_idx(name: str, download: bool) -> Path:
             for src, fname in zip(sources, missing):
                 tmp = raw / f".{fname}.{os.getpid()}.part"  # unique: parallel runs share data/
                 opener = gzip.open if src.suffix == ".gz" else open
-                with opener(src, "rb") as fin, open(tmp, "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
+                try:
+                    with opener(src, "rb") as fin, open(tmp, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+                except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt copy
+                    tmp.unlink(missing_ok=True)
+                    raise DatasetNotFoundError(
+                        f"{name}: the mirror's {src} is unreadable ({type(exc).__name__}: {exc}). "
+                        "Replace it with a good copy, or unset COURSE_DATA_MIRROR to download instead."
+                    ) from None
                 tmp.replace(raw / fname)
             return raw
     error = None

@@ -71,6 +71,18 @@ def test_an_incomplete_mirror_is_reported(empty_data_root, tmp_path, monkeypatch
     assert str(partial) in str(info.value) and "t10k-images-idx3-ubyte" in str(info.value)
 
 
+def test_a_corrupt_mirror_file_is_reported_not_half_copied(empty_data_root, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror" / "MNIST" / "raw"
+    mirror.mkdir(parents=True)
+    for name in data.IDX_FILES:
+        (mirror / (name + ".gz")).write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "mirror"))
+    with pytest.raises(data.DatasetNotFoundError, match="unreadable"):
+        data.mnist(download=False)
+    raw = empty_data_root / "MNIST" / "raw"
+    assert list(raw.iterdir()) == []  # no partial file left to be mistaken for data
+
+
 # --------------------------------------------------------------------------- CIFAR-10
 def test_real_cifar10_test_set_from_the_mirror(mirror, mirrored_root):
     images, labels = data.cifar10_tensors(train=False, download=False)
