@@ -10,7 +10,13 @@ import warnings
 import torch
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes inside some messages
-_BUILD_NOTE = re.compile(r"\s*\(Triggered internally at [^)]*\)\.?")
+_BUILD_NOTE = re.compile(r"\s*\(Triggered internally at [^)]*\)\.?")  # a path of torch's build
+
+
+def _first_line(message) -> str:
+    """A message's first line, without colour codes or torch's build-path note."""
+    lines = _ANSI.sub("", str(message)).strip().splitlines()
+    return _BUILD_NOTE.sub("", lines[0]) if lines else ""
 
 
 @contextlib.contextmanager
@@ -25,8 +31,7 @@ def expect_error(*kinds: type[BaseException]):
     try:
         yield
     except kinds as exc:
-        message = _ANSI.sub("", str(exc)).strip().splitlines()
-        print(f"{type(exc).__name__}: {message[0] if message else ''}")
+        print(f"{type(exc).__name__}: {_first_line(exc)}")
     else:
         names = " or ".join(k.__name__ for k in kinds)
         raise AssertionError(f"expected {names}, but the code ran without error")
@@ -51,9 +56,7 @@ def expect_warning(kind: type[Warning] = Warning):
     if not matching:
         raise AssertionError(f"expected a {kind.__name__}, but none was raised")
     first = matching[0]
-    message = str(first.message).strip().splitlines()[0]
-    message = _BUILD_NOTE.sub("", message)  # "(Triggered internally at /path/of/the/build...)"
-    print(f"{first.category.__name__}: {message}")
+    print(f"{first.category.__name__}: {_first_line(first.message)}")
 
 
 def check(actual, expected, name: str = "answer", atol: float = 1e-5, rtol: float = 1e-4) -> None:
