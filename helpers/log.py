@@ -26,21 +26,14 @@ import threading
 import warnings
 from urllib.parse import urlparse
 
-SPLITS = ("train", "val", "test")
+from .train import split_name
+
 SKIP = {"epoch"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class DashboardWarning(UserWarning):
     """A logging dashboard is unreachable; training goes on without it."""
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """``"train_loss"`` -> ``("loss", "train")``; ``"lr"`` -> ``("lr", "lr")``: (plot, line)."""
-    prefix, _, rest = name.partition("_")
-    if prefix in SPLITS and rest:
-        return rest, prefix
-    return name, name
 
 
 def _numbers(metrics: dict):

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .train import split_name
+
 
 def _in_notebook() -> bool:
     try:
@@ -35,7 +37,7 @@ class LiveCurves:
 
     def __call__(self, epoch: int, metrics: dict) -> None:
         for key, value in metrics.items():
-            if any(key == p or key.endswith("_" + p) for p in self.panels):
+            if split_name(key)[0] in self.panels:
                 self.values.setdefault(key, []).append((epoch, float(value)))
         if _in_notebook():
             from IPython.display import display
@@ -52,7 +54,7 @@ class LiveCurves:
         fig, axes = plt.subplots(1, len(self.panels), figsize=(4.5 * len(self.panels), 3.2), squeeze=False)
         for ax, panel in zip(axes[0], self.panels):
             for key, points in self.values.items():
-                if key == panel or key.endswith("_" + panel):
+                if split_name(key)[0] == panel:
                     epochs, values = zip(*points)
                     ax.plot(epochs, values, marker="o", ms=3, label=key)
             ax.set_xlabel("epoch")

@@ -19,6 +19,19 @@ from tqdm.auto import tqdm
 Callback = Callable[[int, dict], None]
 
 
+SPLITS = ("train", "val", "test")
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``fit`` names metrics ``<split>_<what>``: ``"train_loss"`` -> ``("loss", "train")``;
+    a name without a split stays whole, ``"lr"`` -> ``("lr", "lr")``. Returns (what, split):
+    the plots and loggers draw one chart per *what*, one line per split (lesson 04)."""
+    prefix, _, rest = name.partition("_")
+    if prefix in SPLITS and rest:
+        return rest, prefix
+    return name, name
+
+
 class History(dict):
     """Per-epoch metrics: ``history["val_acc"]`` is a list with one value per epoch."""
 

@@ -35,15 +35,6 @@ def _scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-def test_split_name_groups_splits_of_one_metric():
-    assert log.split_name("train_loss") == ("loss", "train")
-    assert log.split_name("val_acc") == ("acc", "val")
-    assert log.split_name("test_top_5") == ("top_5", "test")
-    assert log.split_name("lr") == ("lr", "lr")
-    assert log.split_name("grad_norm") == ("grad_norm", "grad_norm")
-    assert log.split_name("train") == ("train", "train")
-
-
 def test_tensorboard_logger_writes_scalars_that_read_back(tmp_path):
     with log.TensorBoardLogger(str(tmp_path / "runs" / "toy")) as tb:
         assert tb.log_dir == str(tmp_path / "runs" / "toy")

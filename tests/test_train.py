@@ -13,6 +13,15 @@ def _toy(n=64, classes=3, seed=0):
     return data.DeviceLoader(x, y, batch_size=16, shuffle=True)
 
 
+def test_split_name_groups_splits_of_one_metric():
+    assert train.split_name("train_loss") == ("loss", "train")
+    assert train.split_name("val_acc") == ("acc", "val")
+    assert train.split_name("test_top_5") == ("top_5", "test")
+    assert train.split_name("lr") == ("lr", "lr")
+    assert train.split_name("grad_norm") == ("grad_norm", "grad_norm")
+    assert train.split_name("train") == ("train", "train")
+
+
 def test_fit_trains_a_real_mnist_mlp_to_90_percent(mirror):
     torch.manual_seed(0)
     train_loader, test_loader = data.device_loaders("MNIST", "cpu", batch_size=128, limit=10_000)
