@@ -4,6 +4,7 @@
 #   bash course.sh test   set up .venv the same way and run the whole test suite
 #   bash course.sh setup  only set up .venv
 #   bash course.sh visdom start a visdom server on 127.0.0.1:8097 that works offline
+#   bash course.sh floor  check the oldest supported torch (requirements-floor.txt) in .venv-floor
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -29,6 +30,32 @@ setup() {
     cat requirements.txt constraints.txt pyproject.toml > "$stamp"
 }
 
+# The oldest torch and torchvision the course supports, with the rest of requirements.txt, in a
+# second venv; then the unit tests and every notebook (quick mode) run there. Notebook outputs are
+# not compared: error wording differs between torch versions, so only an unexpected raise fails.
+floor() {
+    local venv="$ROOT/.venv-floor"
+    local stamp="$venv/.course-installed"
+    if ! { [[ -f "$stamp" ]] && cmp -s "$stamp" <(cat requirements.txt requirements-floor.txt constraints.txt pyproject.toml); }; then
+        [[ -x "$venv/bin/python" ]] || "$PY" -m venv "$venv"
+        export PIP_CONSTRAINT="$ROOT/constraints.txt" PIP_BUILD_CONSTRAINT="$ROOT/constraints.txt"
+        export PIP_DISABLE_PIP_VERSION_CHECK=1
+        "$venv/bin/python" -m pip install -r requirements-floor.txt \
+            -r <(grep -vE '^(torch|torchvision)[=<>~! ]' requirements.txt)
+        "$venv/bin/python" -m pip install --no-deps -e .
+        "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 \
+            --display-name "Python 3 (PyTorch course, oldest torch)" >/dev/null
+        cat requirements.txt requirements-floor.txt constraints.txt pyproject.toml > "$stamp"
+    fi
+    export COURSE_QUICK=1
+    local failed=0
+    # addopts holds nbval's flags: the notebooks are run by floor_check instead.
+    "$venv/bin/python" -m pytest -o addopts="" -p no:cacheprovider -p no:nbval \
+        -n "${COURSE_TEST_WORKERS:-2}" --dist loadfile tests "$@" || failed=1
+    "$venv/bin/python" tools/floor_check.py notebooks/*.ipynb || failed=1
+    return "$failed"
+}
+
 case "${1:-}" in
     setup)
         setup ;;
@@ -41,12 +68,19 @@ case "${1:-}" in
     test)
         setup
         export COURSE_QUICK=1
+        # nbval compares against the notebooks in the working tree: say so if they were edited.
+        if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet HEAD -- notebooks; then
+            echo "note: $(git diff --name-only HEAD -- notebooks | xargs -n1 basename | paste -sd' ') differ" \
+                 "from the last commit; nbval checks your copies ('git checkout -- notebooks' restores them)" >&2
+        fi
         "$VENV/bin/ruff" check helpers tests benchmarks tools notebooks
         exec "$VENV/bin/python" -m pytest -n "${COURSE_TEST_WORKERS:-2}" --dist loadfile "${@:2}" ;;
     visdom)
         setup
         exec "$VENV/bin/python" -m helpers.visdom_server "${@:2}" ;;
+    floor)
+        floor "${@:2}" ;;
     *)
-        echo "usage: bash course.sh {lab|test|setup|visdom}" >&2
+        echo "usage: bash course.sh {lab|test|setup|visdom|floor}" >&2
         exit 2 ;;
 esac

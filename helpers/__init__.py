@@ -3,6 +3,7 @@
     config         quick/full mode, data folders               (lesson 01)
     device         pick cuda -> mps -> cpu, seed everything    (lesson 01)
     check          exercise checks, pitfall cells              (lesson 01)
+    display        progress bars and widgets for saved notebooks (lessons 02-04)
     data           datasets, offline mirror, DeviceLoader      (lesson 03)
     train          fit, evaluate, predict, checkpoints         (lessons 03-04)
     plot           live curves and the lessons' figures        (lessons 02-04)

@@ -2,8 +2,20 @@
 
 Pitfall cells run a mistake on purpose. ``expect_error`` shows the error a learner would
 meet, without stopping "Run All", and fails loudly if the mistake stops being one.
+
+Exercises follow one pattern in every lesson:
+
+1. the learner's cell holds a placeholder, ``answer = ...`` (or a ``def``/``class`` whose
+   body is only ``...``);
+2. the checking cell defines a function decorated with :func:`exercise` and calls it on the
+   answers. Run on a placeholder it prints "not answered yet"; on a wrong answer it raises an
+   AssertionError with a hint; on a right one it prints ``✓`` lines;
+3. a folded solution cell (hidden in JupyterLab and Colab) fills in the answer and calls the
+   same checking function again.
 """
 import contextlib
+import functools
+import inspect
 import re
 import warnings
 
@@ -12,11 +24,15 @@ import torch
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes inside some messages
 _BUILD_NOTE = re.compile(r"\s*\(Triggered internally at [^)]*\)\.?")  # a path of torch's build
 
+NOT_ANSWERED = "not answered yet"
 
-def _first_line(message) -> str:
-    """A message's first line, without colour codes or torch's build-path note."""
-    lines = _ANSI.sub("", str(message)).strip().splitlines()
-    return _BUILD_NOTE.sub("", lines[0]) if lines else ""
+
+def clean_message(message, max_lines: int | None = 1) -> str:
+    """A message without colour codes or torch's build-path note: its first ``max_lines``
+    non-empty lines (all of them for ``None``), joined by newlines."""
+    text = _BUILD_NOTE.sub("", _ANSI.sub("", str(message)))
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(lines if max_lines is None else lines[:max_lines])
 
 
 @contextlib.contextmanager
@@ -31,7 +47,7 @@ def expect_error(*kinds: type[BaseException]):
     try:
         yield
     except kinds as exc:
-        print(f"{type(exc).__name__}: {_first_line(exc)}")
+        print(f"{type(exc).__name__}: {clean_message(exc)}")
     else:
         names = " or ".join(k.__name__ for k in kinds)
         raise AssertionError(f"expected {names}, but the code ran without error")
@@ -56,31 +72,113 @@ def expect_warning(kind: type[Warning] = Warning):
     if not matching:
         raise AssertionError(f"expected a {kind.__name__}, but none was raised")
     first = matching[0]
-    print(f"{first.category.__name__}: {_first_line(first.message)}")
+    print(f"{first.category.__name__}: {clean_message(first.message)}")
 
 
-def check(actual, expected, name: str = "answer", atol: float = 1e-5, rtol: float = 1e-4) -> None:
+# ------------------------------------------------------------------------------ exercises
+def _stub():
+    ...
+
+
+_CLASS_BOOKKEEPING = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__",
+                      "__firstlineno__", "__static_attributes__",
+                      "__parameters__", "__orig_bases__"}  # the last two: subclasses of Generic (Dataset)
+
+
+def is_placeholder(value) -> bool:
+    """True for an exercise's untouched placeholder: ``...`` itself, a function whose body
+    is only ``...`` (or ``pass``), or a class whose body defines nothing."""
+    if value is Ellipsis:
+        return True
+    if inspect.isfunction(value):
+        return value.__code__.co_code == _stub.__code__.co_code
+    if inspect.isclass(value):
+        return set(vars(value)) <= _CLASS_BOOKKEEPING
+    return False
+
+
+def exercise(title: str):
+    """Decorate an exercise's checking function; its parameters are the learner's answers.
+
+    Calling the decorated function with answers that are still placeholders prints one line,
+    ``◻ <title>: not answered yet …`` and runs no check. Otherwise it runs the checks (which
+    print ``✓`` lines or raise AssertionError). It returns nothing, so a notebook shows no
+    ``Out:`` value under the check.
+
+    >>> @exercise("Exercise 1")
+    ... def check_ex1(ex1):
+    ...     check(ex1, 3, "three")
+    >>> check_ex1(...)
+    ◻ Exercise 1: not answered yet (replace the ... in `ex1`)
+    """
+    def decorate(checks):
+        names = list(inspect.signature(checks).parameters)
+
+        @functools.wraps(checks)
+        def run(*answers):
+            __tracebackhide__ = True  # IPython shows the learner's cell, not this wrapper
+            if len(answers) != len(names):
+                raise TypeError(f"{title}: the check takes {len(names)} answers "
+                                f"({', '.join(names)}), got {len(answers)}")
+            todo = [name for name, value in zip(names, answers) if is_placeholder(value)]
+            if todo:
+                print(f"◻ {title}: {NOT_ANSWERED} (replace the ... in "
+                      + ", ".join(f"`{name}`" for name in todo) + ")")
+                return
+            checks(*answers)
+        return run
+    return decorate
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def check(actual, expected, name: str = "answer", atol: float = 1e-5, rtol: float = 1e-4,
+          hint: str | None = None, reveal: bool = True) -> None:
     """Compare an exercise's answer with the expected value and say so.
 
-    Tensors must match in shape and (within ``atol``/``rtol``) in value; anything else must
-    be equal. Prints ``✓ name`` or raises AssertionError saying what differs.
+    Tensors must match in shape and (within ``atol``/``rtol``) in value; Python floats
+    within the same tolerance; anything else must be equal. Prints ``✓ name``, or raises
+    AssertionError saying what differs, followed by ``hint``. With ``reveal=False`` the
+    message never shows the expected value (for exercises whose point is to find it).
     """
+    __tracebackhide__ = True
+    if is_placeholder(actual):
+        print(f"◻ {name}: {NOT_ANSWERED}")
+        return
+
+    def fail(what: str):
+        message = f"{name}: {what}"
+        raise AssertionError(message + (f"\nhint: {hint}" if hint else ""))
+
+    expects_number = isinstance(expected, (int, float)) and not isinstance(expected, bool)
+    if isinstance(actual, torch.Tensor) and expects_number:
+        fail(f"expected a Python number, got {_describe(actual)} (use .item())")
     if isinstance(expected, torch.Tensor) or isinstance(actual, torch.Tensor):
         if not isinstance(actual, torch.Tensor):
-            raise AssertionError(f"{name}: expected a tensor, got {type(actual).__name__}")
+            fail(f"expected a tensor, got {_describe(actual)}")
         expected = torch.as_tensor(expected)
         if actual.shape != expected.shape:
-            raise AssertionError(f"{name}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+            fail(f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
         a, e = actual.detach().cpu(), expected.detach().cpu()
         if a.dtype == torch.bool or e.dtype == torch.bool:
             ok = torch.equal(a.bool(), e.bool())
         else:
             ok = torch.allclose(a.double(), e.double(), atol=atol, rtol=rtol, equal_nan=True)
         if not ok:
-            raise AssertionError(f"{name}: got\n{a}\nexpected\n{e}")
+            dtypes = f" (your dtype is {a.dtype}, expected {e.dtype})" if a.dtype != e.dtype else ""
+            fail(f"wrong values{dtypes}: got\n{a}" + (f"\nexpected\n{e}" if reveal else ""))
     elif isinstance(expected, float) or isinstance(actual, float):
-        if abs(actual - expected) > atol + rtol * abs(expected):
-            raise AssertionError(f"{name}: got {actual}, expected {expected}")
+        if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+            fail(f"expected a Python number, got {_describe(actual)}")
+        if not abs(actual - expected) <= atol + rtol * abs(expected):
+            fail(f"got {actual}" + (f", expected {expected}" if reveal else ", which is not right"))
     elif actual != expected:
-        raise AssertionError(f"{name}: got {actual!r}, expected {expected!r}")
+        if reveal and type(actual) is not type(expected) and not (
+                isinstance(actual, int) and isinstance(expected, int)):
+            fail(f"expected a {type(expected).__name__}, got {_describe(actual)}")
+        fail(f"got {actual!r}" + (f", expected {expected!r}" if reveal else ", which is not right"))
     print(f"✓ {name}")

@@ -1,19 +1,32 @@
 """Course-wide settings read from the environment (introduced in lesson 01).
 
 - ``COURSE_QUICK=1`` switches every lesson to quick mode: small data, few epochs, so a
-  notebook runs in about a minute on a laptop CPU. CI and the tests set it.
+  notebook runs in about a minute on a laptop CPU. CI and the tests set it. Accepted values:
+  1, true, yes, on (quick) and 0, false, no, off or empty (full), in any case; anything else
+  is an error.
 - ``COURSE_DATA_MIRROR`` names a folder holding offline copies of the datasets.
 - ``COURSE_DATA_ROOT`` overrides where datasets land (default: ``data/`` in the repo).
+- ``COURSE_RUNS_DIR`` overrides where dashboards keep their runs (default: ``runs/`` in the repo).
 """
 import os
 from pathlib import Path
 
-_TRUE = {"1", "true", "yes", "on"}
+QUICK_VALUES = ("1", "true", "yes", "on")
+FULL_VALUES = ("0", "false", "no", "off", "")
+# The visdom environment the course logs to, and the one `bash course.sh visdom` opens.
+VISDOM_ENV = "pytorch-course"
 
 
 def is_quick() -> bool:
-    """True when COURSE_QUICK asks for quick mode."""
-    return os.environ.get("COURSE_QUICK", "").strip().lower() in _TRUE
+    """True when COURSE_QUICK asks for quick mode; a value it does not know is a ValueError."""
+    raw = os.environ.get("COURSE_QUICK", "")
+    value = raw.strip().lower()
+    if value in QUICK_VALUES:
+        return True
+    if value in FULL_VALUES:
+        return False
+    raise ValueError(f"COURSE_QUICK={raw!r} is not understood: use {', '.join(QUICK_VALUES)} for quick "
+                     f"mode, or {', '.join(FULL_VALUES[:-1])} (or leave it unset) for full mode")
 
 
 def by_mode(full, quick):
@@ -27,12 +40,26 @@ def project_root() -> Path | None:
     return root if (root / "notebooks").is_dir() else None
 
 
+def _course_folder(variable: str, name: str) -> Path:
+    """``$variable`` if set, else ``name/`` in the repository checkout, else ``./name``."""
+    value = os.environ.get(variable, "").strip()
+    if value:
+        return Path(value).expanduser()
+    root = project_root()
+    return (root / name) if root else Path.cwd() / name
+
+
 def data_root() -> Path:
     """Where datasets land: COURSE_DATA_ROOT, else the repo's data/, else ./data."""
-    if os.environ.get("COURSE_DATA_ROOT"):
-        return Path(os.environ["COURSE_DATA_ROOT"]).expanduser()
-    root = project_root()
-    return (root / "data") if root else Path.cwd() / "data"
+    return _course_folder("COURSE_DATA_ROOT", "data")
+
+
+def runs_dir() -> Path:
+    """Where the dashboards keep their runs, one place for every lesson (lesson 04):
+    COURSE_RUNS_DIR, else the repo's runs/ (ignored by git), else ./runs. TensorBoard logs go
+    to ``runs/<name>``, visdom's saved environments to ``runs/visdom/``; view them with
+    ``tensorboard --logdir runs`` from the repository's root."""
+    return _course_folder("COURSE_RUNS_DIR", "runs")
 
 
 def data_mirror() -> Path | None:

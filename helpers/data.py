@@ -7,13 +7,19 @@ Each dataset is found in this order (introduced in lesson 03):
 3. downloaded by torchvision into ``data/``.
 
 When all three fail you get :class:`DatasetNotFoundError`, which says which files are
-missing, where they were looked for, and how to fix it.
+missing, where they were looked for, and how to fix it. A damaged copy gets one too, naming
+the file and the fix: MNIST's IDX files are checked against their headers (and their md5s when
+copied from the mirror), CIFAR-10's folders for missing classes and images that do not decode.
 """
 import contextlib
 import gzip
+import hashlib
+import math
+import numbers
 import os
-import shutil
+import shlex
 import socket
+import warnings
 import zlib
 from pathlib import Path
 
@@ -22,6 +28,7 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
+from .check import clean_message
 from .config import data_mirror, data_root
 
 IDX_FILES = (
@@ -30,6 +37,24 @@ IDX_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+# md5 of each uncompressed IDX file, checked when a file is copied from the mirror.
+# torchvision's table (datasets.MNIST.resources) holds the md5s of the .gz files instead, but a
+# recompressed .gz (the course mirror's Fashion-MNIST is one) holds the same data under another
+# md5, so the course checks what is inside.
+IDX_MD5 = {
+    "MNIST": {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "FashionMNIST": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
@@ -40,12 +65,17 @@ STATS = {
     "FashionMNIST": ((0.2860,), (0.3530,)),
     "CIFAR10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
 }
+CIFAR10_SIZES = {"train": 50_000, "test": 10_000}
+# An empty file of this name in the mirror's cifar10-images/ folder declares the copy partial
+# on purpose (a small sample for a class room, say): its sizes are then not warned about.
+PARTIAL_MARK = "PARTIAL"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
 DOWNLOAD_TIMEOUT_S = 30
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset is neither in data/, nor in the mirror, nor downloadable."""
+    """A dataset is neither in data/, nor in the mirror, nor downloadable; or a copy is damaged."""
 
 
 @contextlib.contextmanager
@@ -59,6 +89,11 @@ def _socket_timeout(seconds: float):
         socket.setdefaulttimeout(old)
 
 
+def _download_error(exc: Exception) -> str:
+    """A failed download's message with its cause, which torchvision puts on the later lines."""
+    return clean_message(f"{type(exc).__name__}: {exc}", max_lines=8)
+
+
 def _not_found(name: str, missing, looked_in, error, fix) -> DatasetNotFoundError:
     mirror = data_mirror()
     lines = [
@@ -66,7 +101,8 @@ def _not_found(name: str, missing, looked_in, error, fix) -> DatasetNotFoundErro
         "  missing: " + ", ".join(missing),
         "  looked in: " + "; ".join(str(p) for p in looked_in),
         f"  COURSE_DATA_MIRROR: {mirror if mirror else 'not set'}",
-        f"  download failed: {error}" if error else "  download: not attempted (download=False)",
+        "  download failed: " + error.replace("\n", "\n    ") if error
+        else "  download: not attempted (download=False)",
         "How to fix it (any one of these):",
         "  1. connect to the internet and run the cell again: torchvision downloads it into "
         f"{data_root()}",
@@ -78,9 +114,67 @@ def _not_found(name: str, missing, looked_in, error, fix) -> DatasetNotFoundErro
 
 
 # ----------------------------------------------------------------- MNIST, FashionMNIST
+def _idx_problem(path: Path, fname: str) -> str | None:
+    """What is wrong with the uncompressed IDX file ``path`` (holding ``fname``), or None.
+
+    An IDX file of unsigned bytes starts with the magic number 0x00000801 (labels, 1-d) or
+    0x00000803 (images, 3-d), then one 4-byte big-endian size per dimension, then the data:
+    its length must be exactly what the header announces (a truncated copy is not)."""
+    ndim = 3 if "idx3" in fname else 1
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(4 + 4 * ndim)
+    if len(header) < 4 + 4 * ndim:
+        return f"it holds {size} bytes, fewer than an IDX header"
+    magic = int.from_bytes(header[:4], "big")
+    if magic != 0x800 + ndim:
+        return (f"it does not start with the IDX magic number 0x{0x800 + ndim:08x} "
+                f"(it starts with 0x{magic:08x}), so it is not an uncompressed {fname}")
+    dims = [int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    expected = len(header) + math.prod(dims)
+    if size != expected:
+        return (f"its header announces {' x '.join(map(str, dims))} values ({expected} bytes in all), "
+                f"but the file holds {size} bytes")
+    return None
+
+
+def _copy_idx_from_mirror(name: str, src: Path, raw: Path, fname: str) -> None:
+    """Decompress (or copy) one mirror file into ``raw/fname``, only if it checks out."""
+    tmp = raw / f".{fname}.{os.getpid()}.part"  # unique: parallel runs share data/
+    opener = gzip.open if src.suffix == ".gz" else open
+    md5 = hashlib.md5()
+    try:
+        with opener(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                md5.update(chunk)
+                fout.write(chunk)
+        problem = _idx_problem(tmp, fname)
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
+        problem = f"it is unreadable ({type(exc).__name__}: {clean_message(exc)})"
+    if problem is None and md5.hexdigest() != IDX_MD5[name][fname]:
+        problem = (f"its contents (md5 {md5.hexdigest()}) are not {name}'s {fname} "
+                   f"(md5 {IDX_MD5[name][fname]})")
+    if problem:
+        tmp.unlink(missing_ok=True)
+        raise DatasetNotFoundError(
+            f"{name}: the mirror's file {src} is damaged: {problem}. Nothing was copied into {raw}.\n"
+            "Replace it with a good copy, or unset COURSE_DATA_MIRROR to download instead."
+        )
+    tmp.replace(raw / fname)
+
+
 def _prepare_idx(name: str, download: bool) -> Path:
-    """Make sure data/<name>/raw holds the four uncompressed IDX files."""
+    """Make sure data/<name>/raw holds the four uncompressed IDX files, each checked."""
     raw = data_root() / name / "raw"
+    for fname in IDX_FILES:  # a damaged file left by an older version would poison every load
+        path = raw / fname
+        problem = path.is_file() and _idx_problem(path, fname)
+        if problem:
+            raise DatasetNotFoundError(
+                f"{name}: {path} is damaged: {problem}. torchvision cannot read it.\n"
+                f"Remove it, then run the cell again to copy or download a good one:\n"
+                f"  rm {shlex.quote(str(path))}"
+            )
     missing = [f for f in IDX_FILES if not (raw / f).is_file()]
     if not missing:
         return raw
@@ -94,18 +188,7 @@ def _prepare_idx(name: str, download: bool) -> Path:
         if all(s.is_file() for s in sources):
             raw.mkdir(parents=True, exist_ok=True)
             for src, fname in zip(sources, missing):
-                tmp = raw / f".{fname}.{os.getpid()}.part"  # unique: parallel runs share data/
-                opener = gzip.open if src.suffix == ".gz" else open
-                try:
-                    with opener(src, "rb") as fin, open(tmp, "wb") as fout:
-                        shutil.copyfileobj(fin, fout)
-                except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt copy
-                    tmp.unlink(missing_ok=True)
-                    raise DatasetNotFoundError(
-                        f"{name}: the mirror's {src} is unreadable ({type(exc).__name__}: {exc}). "
-                        "Replace it with a good copy, or unset COURSE_DATA_MIRROR to download instead."
-                    ) from None
-                tmp.replace(raw / fname)
+                _copy_idx_from_mirror(name, src, raw, fname)
             return raw
     error = None
     if download:
@@ -115,15 +198,19 @@ def _prepare_idx(name: str, download: bool) -> Path:
                 cls(str(data_root()), train=True, download=True)
             return raw
         except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError...
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            error = _download_error(exc)
     raise _not_found(
         name, missing, looked_in, error,
-        f"copy the four files {', '.join(f + '.gz' for f in IDX_FILES)} into {raw}",
+        f"copy the files {', '.join(f + '.gz' for f in missing)} into {raw}",
     )
 
 
 def mnist(train: bool = True, transform=None, fashion: bool = False, download: bool = True):
-    """MNIST (or Fashion-MNIST with ``fashion=True``) as a torchvision dataset (lesson 03)."""
+    """MNIST (or Fashion-MNIST with ``fashion=True``) as a torchvision dataset (lesson 03).
+
+    Each IDX file is checked against its header (and, when copied from the mirror, against
+    its md5): a damaged one is a DatasetNotFoundError that names it and says how to remove it.
+    """
     name = "FashionMNIST" if fashion else "MNIST"
     _prepare_idx(name, download)
     cls = getattr(datasets, name)
@@ -136,65 +223,142 @@ def fashion_mnist(train: bool = True, transform=None, download: bool = True):
 
 
 # ---------------------------------------------------------------------------- CIFAR-10
+def _cifar_class_files(folder: Path) -> list[list[Path]]:
+    """The image files of each class folder, in class order; numbered names in numeric order."""
+    missing = [folder / c for c in CIFAR10_CLASSES if not (folder / c).is_dir()]
+    if missing:
+        raise DatasetNotFoundError(
+            f"CIFAR-10: class folder missing: {', '.join(map(str, missing))}.\n"
+            f"{folder} needs one folder per class ({', '.join(CIFAR10_CLASSES)}). Copy the missing "
+            "folders from a full copy, or unset COURSE_DATA_MIRROR to download CIFAR-10 instead."
+        )
+
+    def key(path: Path):
+        return (0, int(path.stem), path.name) if path.stem.isdigit() else (1, 0, path.name)
+
+    return [sorted((p for p in (folder / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=key)
+            for c in CIFAR10_CLASSES]
+
+
+def _read_cifar_image(path: Path) -> np.ndarray:
+    """One image file as a uint8 [32,32,3] array, or an error that names the file."""
+    try:
+        with Image.open(path) as img:
+            pixels = np.asarray(img.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL: not an image, truncated, broken
+        raise DatasetNotFoundError(
+            f"CIFAR-10: cannot decode {path} ({type(exc).__name__}: {clean_message(exc)}).\n"
+            "Replace it with a good copy, or unset COURSE_DATA_MIRROR to download CIFAR-10 instead."
+        ) from None
+    if pixels.shape != (32, 32, 3):
+        raise ValueError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels: CIFAR-10 images are 3x32x32")
+    return pixels
+
+
 def _cifar_from_folders(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode a one-folder-per-class copy of CIFAR-10 into uint8 [N,3,32,32] and labels."""
-    images, labels = [], []
-    for label, cls in enumerate(CIFAR10_CLASSES):
-        files = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-        for path in files:
-            with Image.open(path) as img:
-                images.append(np.asarray(img.convert("RGB")))
-            labels.append(label)
-    shapes = {a.shape for a in images}
-    if shapes != {(32, 32, 3)}:
-        raise ValueError(f"{folder} holds images of shapes {sorted(shapes)}, CIFAR-10 is 3x32x32")
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # [N,32,32,3] => [N,3,32,32]
-    return x, torch.tensor(labels, dtype=torch.int64)
+    """Decode a one-folder-per-class copy of CIFAR-10 into uint8 [N,3,32,32] and labels.
+
+    When the file names are numbers that are unique across the whole split, they are the
+    images' indices in torchvision's batches (the mirror's ``test-lossless/``), and the
+    images come in that order: the download's. Otherwise (``train/`` and ``test/``, numbered
+    within each class) they come class by class, each class in the order of its names.
+    """
+    files = [(path, label) for label, paths in enumerate(_cifar_class_files(folder)) for path in paths]
+    if not files:
+        raise DatasetNotFoundError(f"CIFAR-10: the class folders in {folder} hold no images "
+                                   f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+    indices = {int(p.stem) for p, _ in files if p.stem.isdigit()}
+    if len(indices) == len(files):
+        files.sort(key=lambda f: int(f[0].stem))
+    x = torch.from_numpy(np.stack([_read_cifar_image(p) for p, _ in files]))
+    return x.permute(0, 3, 1, 2).contiguous(), torch.tensor([y for _, y in files])  # [N,32,32,3] => [N,3,32,32]
+
+
+def _warn_if_incomplete(split: str, labels: torch.Tensor, source: str, partial_mark: Path | None):
+    """Tell the learner when a CIFAR-10 split is not the full set, unless declared partial."""
+    per_class = CIFAR10_SIZES[split] // len(CIFAR10_CLASSES)
+    counts = torch.bincount(labels, minlength=len(CIFAR10_CLASSES)).tolist()
+    if counts == [per_class] * len(counts):
+        return
+    spread = (f"{counts[0]} per class" if len(set(counts)) == 1
+              else "per class: " + ", ".join(f"{c} {n}" for c, n in zip(CIFAR10_CLASSES, counts)))
+    where = f"create the empty file {partial_mark}" if partial_mark else (
+        f"create an empty file {PARTIAL_MARK} in the mirror's cifar10-images/ folder")
+    warnings.warn(
+        f"CIFAR-10 {split} split has {len(labels)} images ({spread}); the full set has "
+        f"{CIFAR10_SIZES[split]} ({per_class} per class). Source: {source}. Replace it with a "
+        f"complete copy (the cache in {data_root() / 'CIFAR10'} is then rebuilt by itself), or, "
+        f"if the copy is partial on purpose, {where}.",
+        UserWarning, stacklevel=3,
+    )
 
 
 def cifar10_tensors(train: bool = True, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 as ``(images uint8 [N,3,32,32], labels int64 [N])`` on the CPU (lesson 05).
 
     From a download these are torchvision's pickles; from a mirror, the one-folder-per-class
-    copy (train JPEGs; test from ``test-lossless/`` when present: the original pixels). The
-    result is cached in data/CIFAR10/ so the images are decoded once.
+    copy, with torchvision's class indices. The mirror's test set comes from ``test-lossless/``
+    when present: the original pixels, in the download's order. Its training set (JPEGs, and
+    ``test/`` likewise) comes class by class, each class in its original order.
+    ``device_loaders(limit=...)`` picks the same images from either order.
+
+    The result is cached in data/CIFAR10/ with a record of its source (the pickles, or the
+    mirror folder and its number of images per class); the cache is rebuilt when the source
+    that would be used now is a different one.
+
+    A split that is not the full set (50 000 / 10 000 images, a tenth per class) is warned
+    about, unless the mirror declares itself partial on purpose with an empty file
+    ``$COURSE_DATA_MIRROR/cifar10-images/PARTIAL``.
     """
     split = "train" if train else "test"
     cache = data_root() / "CIFAR10" / f"{split}_uint8.pt"
-    if cache.is_file():
-        blob = torch.load(cache, weights_only=True)
-        return blob["images"], blob["labels"]
     pickles = data_root() / "cifar-10-batches-py"
     mirror = data_mirror()
     folder = None
-    if mirror:
+    if mirror and not pickles.is_dir():
         base = mirror / "cifar10-images"
-        for name in ([split] if train else ["test-lossless", "test"]):
-            if (base / name).is_dir():
-                folder = base / name
-                break
-    error = None
-    if not pickles.is_dir() and folder is not None:
-        images, labels = _cifar_from_folders(folder)
+        folder = next((base / n for n in ([split] if train else ["test-lossless", "test"])
+                       if (base / n).is_dir()), None)
+    if pickles.is_dir():
+        source = f"torchvision's pickles in {pickles}"
     else:
-        try:
-            if not pickles.is_dir() and not download:
-                raise FileNotFoundError("not downloaded")
-            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-                ds = datasets.CIFAR10(str(data_root()), train=train, download=download)
-            images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-            labels = torch.tensor(ds.targets, dtype=torch.int64)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0] if download else None
-            looked = [pickles] + ([mirror / "cifar10-images"] if mirror else [])
-            raise _not_found(
-                "CIFAR-10", ["cifar-10-batches-py/ (or cifar10-images/<split>/<class>/*.jpg)"], looked,
-                error, f"unpack cifar-10-python.tar.gz into {data_root()}",
-            ) from None
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.part")
-    torch.save({"images": images, "labels": labels}, tmp)
-    tmp.replace(cache)
+        source = f"the mirror folder {folder}" if folder else None
+    # The images per class a folder holds now (pickles are md5-checked by torchvision instead).
+    counts = [len(files) for files in _cifar_class_files(folder)] if folder else None
+    partial_mark = folder.parent / PARTIAL_MARK if folder else None
+    blob = torch.load(cache, weights_only=True) if cache.is_file() else None
+    if blob is not None and (source is None or (
+            blob.get("source") == source and (counts is None or blob.get("counts") == counts))):
+        images, labels = blob["images"], blob["labels"]
+        source = blob.get("source", "a cache made by an older version of the course")
+        partial = partial_mark.is_file() if partial_mark else blob.get("partial", False)
+    else:
+        if folder is not None:
+            images, labels = _cifar_from_folders(folder)
+        else:
+            try:
+                if not pickles.is_dir() and not download:
+                    raise FileNotFoundError("not downloaded")
+                with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+                    ds = datasets.CIFAR10(str(data_root()), train=train, download=download)
+                images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+                labels = torch.tensor(ds.targets, dtype=torch.int64)
+                source = f"torchvision's pickles in {pickles}"
+            except Exception as exc:
+                looked = [pickles] + ([mirror / "cifar10-images"] if mirror else [])
+                raise _not_found(
+                    "CIFAR-10", ["cifar-10-batches-py/ (or cifar10-images/<split>/<class>/*.jpg)"], looked,
+                    _download_error(exc) if download else None,
+                    f"unpack cifar-10-python.tar.gz into {data_root()}",
+                ) from None
+        partial = bool(partial_mark and partial_mark.is_file())
+        record = {"source": source, "counts": torch.bincount(labels, minlength=10).tolist(), "partial": partial}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.part")
+        torch.save({"images": images, "labels": labels, **record}, tmp)
+        tmp.replace(cache)
+    if not partial:
+        _warn_if_incomplete(split, labels, source, partial_mark)
     return images, labels
 
 
@@ -218,7 +382,7 @@ def hymenoptera(split: str = "train", transform=None, download: bool = True):
                 download_and_extract_archive(HYMENOPTERA_URL, str(data_root()))
             return datasets.ImageFolder(str(local / split), transform=transform)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            error = _download_error(exc)
     raise _not_found(
         "hymenoptera_data (ants and bees)", [f"hymenoptera_data/{split}/"], candidates, error,
         f"download {HYMENOPTERA_URL} and unzip it into {data_root()}",
@@ -236,13 +400,29 @@ def dataset_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return images, torch.as_tensor(dataset.targets, dtype=torch.int64)
 
 
+def _check_name(name) -> None:
+    """Dataset names are case-sensitive, as torchvision spells them: 'MNIST', not 'mnist'."""
+    if name not in STATS:
+        same = [n for n in STATS if n.lower() == str(name).lower()]
+        hint = f" (names are case-sensitive: did you mean {same[0]!r}?)" if same else ""
+        raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(map(repr, sorted(STATS)))}{hint}")
+
+
+def _check_count(value, what: str) -> int:
+    """A whole number >= 1 (batch_size, limit), or one clear error naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be a whole number >= 1, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{what} must be >= 1, got {value}")
+    return int(value)
+
+
 def load_tensors(name: str, train: bool = True, download: bool = True):
     """``(images uint8 [N,C,H,W], labels int64 [N])`` of MNIST, FashionMNIST or CIFAR10."""
+    _check_name(name)
     if name == "CIFAR10":
         return cifar10_tensors(train, download)
-    if name in {"MNIST", "FashionMNIST"}:
-        return dataset_tensors(mnist(train, fashion=name == "FashionMNIST", download=download))
-    raise ValueError(f"unknown dataset {name!r}: use one of {sorted(STATS)}")
+    return dataset_tensors(mnist(train, fashion=name == "FashionMNIST", download=download))
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
@@ -285,8 +465,7 @@ class DeviceLoader:
                  drop_last=False, device=None, seed=0):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = _check_count(batch_size, "batch_size")
         device = torch.device(device) if device is not None else images.device
         self.images = images.to(device)
         self.labels = labels.to(device)
@@ -316,19 +495,32 @@ class DeviceLoader:
             yield (self.transform(x) if self.transform else x), self.labels[idx]
 
 
+def _seeded_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of ``n`` random samples, drawn from the samples in class order (each class in
+    its original order): the same images whether the source lists them in the download's order
+    or class by class, as the mirror's CIFAR-10 folders do."""
+    by_class = torch.argsort(labels, stable=True)
+    return by_class[torch.randperm(len(labels), generator=generator)[:n]]
+
+
 def device_loaders(name: str, device, batch_size: int = 256, augment: bool = False,
                    limit: int | None = None, test_batch_size: int = 1024, seed: int = 0):
     """Train and test :class:`DeviceLoader` s for MNIST, FashionMNIST or CIFAR10, normalised
-    on the device. ``limit`` keeps ``limit`` training and ``limit // 5`` test images
-    (a seeded random subset, for quick mode); ``augment`` adds random crops and flips to the training batches."""
+    on the device. ``limit`` keeps ``limit`` training and ``limit // 5`` test images (a seeded
+    random subset, for quick mode: the same images whatever order the source stores them in);
+    ``augment`` adds random crops and flips to the training batches."""
+    _check_name(name)
+    batch_size = _check_count(batch_size, "batch_size")
+    test_batch_size = _check_count(test_batch_size, "test_batch_size")
+    limit = None if limit is None else _check_count(limit, "limit")
     mean, std = (torch.tensor(v, device=device) for v in STATS[name])
     x_train, y_train = load_tensors(name, train=True)
     x_test, y_test = load_tensors(name, train=False)
-    if limit is not None:  # a seeded random subset: the mirror's CIFAR-10 is sorted by class
+    if limit is not None:
         g = torch.Generator().manual_seed(seed)
-        keep = torch.randperm(len(y_train), generator=g)[:limit]
+        keep = _seeded_subset(y_train, limit, g)
         x_train, y_train = x_train[keep], y_train[keep]
-        keep = torch.randperm(len(y_test), generator=g)[:max(1, limit // 5)]
+        keep = _seeded_subset(y_test, max(1, limit // 5), g)
         x_test, y_test = x_test[keep], y_test[keep]
 
     def train_transform(x):

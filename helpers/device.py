@@ -7,20 +7,49 @@ import torch
 
 from . import config
 
+KINDS = ("cuda", "mps", "cpu")  # the devices the course knows, best first
 
-def get_device(name: str | None = None) -> torch.device:
-    """The best device available: CUDA, then Apple's MPS, then the CPU.
 
-    Pass ``name`` (or set COURSE_DEVICE) to force one, e.g. ``"cpu"``.
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def available_devices() -> list[str]:
+    """The kinds of device this machine can use, best first: e.g. ``["cuda", "cpu"]``."""
+    return [kind for kind, ok in (("cuda", torch.cuda.is_available()), ("mps", _mps_available()),
+                                  ("cpu", True)) if ok]
+
+
+def _describe(kinds: list[str]) -> str:
+    count = torch.cuda.device_count() if "cuda" in kinds else 0
+    return ", ".join(f"cuda (cuda:0 to cuda:{count - 1})" if kind == "cuda" and count > 1 else kind
+                     for kind in kinds)
+
+
+def get_device(name: str | torch.device | None = None) -> torch.device:
+    """The best device available: CUDA, then Apple's MPS, then the CPU (lesson 01).
+
+    Pass ``name`` (or set COURSE_DEVICE) to force one: ``cpu``, ``cuda``, ``cuda:1`` or ``mps``
+    (case and surrounding spaces do not matter). A device this machine lacks, or a name the
+    course does not know, is a ValueError that lists the devices this machine has.
     """
-    name = name or os.environ.get("COURSE_DEVICE")
+    name = str(name) if isinstance(name, torch.device) else name
     if name:
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+        source, best = f"get_device({name!r})", "call get_device() for the best one"
+    else:
+        source, best = f"COURSE_DEVICE={os.environ.get('COURSE_DEVICE')!r}", "unset it for the best one"
+    name = (name or os.environ.get("COURSE_DEVICE", "")).strip().lower()
+    have = available_devices()
+    if not name:
+        return torch.device(have[0])
+    kind, colon, index = name.partition(":")
+    if kind not in KINDS or (colon and not (kind == "cuda" and index.isdigit())):
+        raise ValueError(f"{source} is not a device the course knows: use cpu, cuda (or cuda:N) or mps. "
+                         f"This machine has: {_describe(have)}.")
+    if kind not in have or (index and int(index) >= torch.cuda.device_count()):
+        raise ValueError(f"{source} asks for a device this machine does not have. This machine has: "
+                         f"{_describe(have)}: pick one of those, or {best}.")
+    return torch.device(name)
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -4,12 +4,15 @@ Both loggers are callbacks for :func:`helpers.train.fit`: ``fit(..., callbacks=[
 calls ``logger(epoch, metrics)`` after every epoch, and each metric becomes a line over the
 epochs. ``train_loss`` and ``val_loss`` share one plot (``loss``, lines ``train`` and
 ``val``), as do ``train_acc``/``val_acc``; ``lr`` gets its own. Both also have
-``log_scalar(name, value, step)`` for anything else, ``close()``, and work as context
-managers (``with TensorBoardLogger("runs/mlp") as tb: ...``).
+``log_scalar(name, value, step)`` for anything else, ``close()``, ``enabled``, and work as
+context managers (``with TensorBoardLogger(runs_dir() / "mlp") as tb: ...``).
 
-TensorBoard: ``TensorBoardLogger("runs/<name>")`` writes event files (tags ``loss/train``,
-``loss/val``, ...). Look at them with, from the folder that holds ``runs/`` (for the
-lessons: ``notebooks/``)::
+Every lesson keeps its runs in one folder, :func:`helpers.config.runs_dir` (``runs/`` at the
+repository's root; ``COURSE_RUNS_DIR`` moves it).
+
+TensorBoard: ``TensorBoardLogger(runs_dir() / "<name>")`` writes event files (tags
+``loss/train``, ``loss/val``, ...); without a folder it picks ``runs/<date>-<time>``. Look at
+them with, from the repository's root::
 
     tensorboard --logdir runs --host 127.0.0.1       # then open http://127.0.0.1:6006
 
@@ -17,19 +20,27 @@ visdom: start a server first, in a terminal (it works offline, on 127.0.0.1 only
 
     bash course.sh visdom          # or: python -m helpers.visdom_server [--port 8097]
 
-then ``VisdomLogger(env="lesson04")`` and open http://127.0.0.1:8097. A dashboard is never
-worth a crashed training run: when no server answers, the logger warns once and does
-nothing; when the server goes away mid-run, the same.
+then ``VisdomLogger()`` logs to the environment ``pytorch-course``, the one the server's
+printed address opens (http://127.0.0.1:8097/env/pytorch-course).
+
+A dashboard is never worth a crashed training run: when no visdom server answers, or the
+server goes away mid-run, or TensorBoard's folder cannot be written, the logger warns once
+(a DashboardWarning) and does nothing from then on.
 """
+import itertools
+import os
 import socket
 import threading
+import time
 import warnings
 from urllib.parse import urlparse
 
+from .config import VISDOM_ENV, runs_dir
 from .train import split_name
 
 SKIP = {"epoch"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_event_files = itertools.count()  # tells apart the event files one process starts in one second
 
 
 class DashboardWarning(UserWarning):
@@ -74,18 +85,53 @@ class _Logger:
         self.close()
 
 
+def _event_record(**fields) -> bytes:
+    """One TensorBoard ``Event`` as a TFRecord, the unit of an event file."""
+    import io
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    buffer = io.BytesIO()
+    RecordWriter(buffer).write(Event(wall_time=time.time(), **fields).SerializeToString())
+    return buffer.getvalue()
+
+
 class TensorBoardLogger(_Logger):
     """Log metrics as TensorBoard scalars under ``log_dir`` (lesson 04).
 
     ``train_loss`` is written as the tag ``loss/train``, so TensorBoard shows the ``loss``
-    curves of a run side by side. Events are flushed after every epoch.
+    curves of a run side by side. ``log_dir`` defaults to ``runs/<date>-<time>`` in the
+    course's one runs folder (:func:`helpers.config.runs_dir`). Events are appended to the
+    event file after every epoch, on ``close()``, and by ``log_scalar`` at most every
+    ``flush_secs`` seconds.
+
+    The logger writes from the calling thread (torch's SummaryWriter writes from a thread of
+    its own, whose errors would surface as tracebacks). When the folder cannot be written (it
+    is under a file, not writable, removed mid-run, or the disk is full), it warns once with
+    a DashboardWarning naming the folder and does nothing from then on: training goes on.
     """
 
-    def __init__(self, log_dir: str | None = None, flush_secs: int = 10):
-        from torch.utils.tensorboard import SummaryWriter
+    def __init__(self, log_dir=None, flush_secs: float = 10):
+        if log_dir is None:
+            log_dir = runs_dir() / time.strftime("%Y%m%d-%H%M%S")
+        self.log_dir = str(log_dir)
+        self.flush_secs = flush_secs
+        self.path = os.path.join(self.log_dir, f"events.out.tfevents.{int(time.time()):010d}."
+                                 f"{socket.gethostname()}.{os.getpid()}.{next(_event_files)}")
+        self._pending: list[bytes] | None = [_event_record(file_version="brain.Event:2")]
+        self._flushed_at = time.monotonic()
+        try:
+            os.makedirs(self.log_dir, exist_ok=True)
+        except OSError as exc:
+            self._disable(exc, stacklevel=3)
+            return
+        self._flush()
 
-        self.writer = SummaryWriter(log_dir=log_dir, flush_secs=flush_secs)
-        self.log_dir = self.writer.log_dir
+    @property
+    def enabled(self) -> bool:
+        """False once the logger has given up (the folder could not be written)."""
+        return self._pending is not None
 
     @staticmethod
     def tag(name: str) -> str:
@@ -94,13 +140,37 @@ class TensorBoardLogger(_Logger):
         return plot if plot == line else f"{plot}/{line}"
 
     def _scalar(self, name, value, step, xlabel):
-        self.writer.add_scalar(self.tag(name), value, step)
+        if self._pending is None:
+            return
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=self.tag(name), simple_value=value)])
+        self._pending.append(_event_record(step=step, summary=summary))
+        if xlabel == "step" and time.monotonic() - self._flushed_at > self.flush_secs:
+            self._flush()
 
     def _flush(self):
-        self.writer.flush()
+        if not self._pending:
+            return
+        try:  # append, never create: a folder removed mid-run stays removed
+            with open(self.path, "ab") as events:
+                events.write(b"".join(self._pending))
+        except OSError as exc:
+            self._disable(exc)
+            return
+        self._pending.clear()
+        self._flushed_at = time.monotonic()
+
+    def _disable(self, exc: OSError, stacklevel: int = 4) -> None:
+        self._pending = None
+        warnings.warn(
+            f"TensorBoard cannot write to {self.log_dir} ({type(exc).__name__}: {exc.strerror or exc}). "
+            "TensorBoard logging is off for this logger; training goes on. To log, create the logger "
+            "again with a folder you can write to.", DashboardWarning, stacklevel=stacklevel)
 
     def close(self):
-        self.writer.close()
+        self._flush()
+        self._pending = None
 
 
 def _reachable(host: str, port: int, timeout: float) -> bool:
@@ -171,13 +241,14 @@ class VisdomLogger(_Logger):
     """Log metrics as live line plots in a visdom environment (lesson 04).
 
     One window per plot (``loss``, ``acc``, ``lr``...), with one line per split (``train``,
-    ``val``); a new logger on the same ``env`` starts its windows afresh. Start the server
-    first: ``bash course.sh visdom``. Without one, this warns once (within a second or two)
-    and turns into a no-op; if the server dies or stalls mid-run, it warns once and stops.
-    ``timeout`` bounds every request to the server, in seconds.
+    ``val``); a new logger on the same ``env`` starts its windows afresh. ``env`` defaults to
+    ``pytorch-course``, the environment ``bash course.sh visdom`` opens. Start the server
+    first. Without one, this warns once (after a probe of at most a second) and turns into a
+    no-op; if the server dies or stalls mid-run, it warns once and stops. ``timeout`` bounds
+    every request to the server, in seconds.
     """
 
-    def __init__(self, env: str = "main", server: str = "http://127.0.0.1", port: int = 8097,
+    def __init__(self, env: str = VISDOM_ENV, server: str = "http://127.0.0.1", port: int = 8097,
                  timeout: float = 2.0):
         self.env, self.port, self.timeout = env, int(port), float(timeout)
         self.server = server if "://" in server else f"http://{server}"

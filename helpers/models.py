@@ -1,5 +1,66 @@
 """The course's models, each first built in the open in its lesson."""
+import math
+
 from torch import nn
+
+
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                     ceil_mode: bool = False) -> int:
+    """The height (or width) after a convolution or pooling layer (lesson 05):
+    ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``.
+
+    ``ceil_mode=True`` rounds up, as pooling layers do with that flag, except that the last
+    window must start inside the input or its left padding. A window bigger than the padded
+    input is a ValueError, as it is in PyTorch.
+    """
+    for name, value in (("size", size), ("kernel_size", kernel_size), ("stride", stride),
+                        ("dilation", dilation)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
+    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
+    if span < 0:
+        raise ValueError(f"the window ({dilation * (kernel_size - 1) + 1} pixels with dilation {dilation}) "
+                         f"is larger than the padded input ({size} + 2*{padding})")
+    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:  # the last window would start in the right padding
+        out -= 1
+    return out
+
+
+def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 convolution (padding 1, no bias: BN has one), batch norm, ReLU (lesson 05).
+    ``[b, in, h, w] => [b, out, h, w]``."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SmallCNN(nn.Module):
+    """Lesson 05's CIFAR-10 network: conv-BN-ReLU blocks, a 2x2 max-pool after each of the
+    later widths, global max-pooling and one linear layer (reused in lessons 06-07).
+
+    ``widths=(32, 64, 128, 256)`` on ``[b, 3, 32, 32]``: 32x32 -> 32x32 -> 16x16 -> 8x8 -> 4x4.
+    """
+
+    def __init__(self, widths=(32, 64, 128, 256), in_channels: int = 3, num_classes: int = 10):
+        super().__init__()
+        layers, width = [conv_bn_relu(in_channels, widths[0])], widths[0]  # [b, c, h, w] => [b, w0, h, w]
+        for w in widths[1:]:
+            layers += [conv_bn_relu(width, w), nn.MaxPool2d(2)]                 # => [b, w, h/2, w/2]
+            width = w
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveMaxPool2d(1),          # => [b, width, 1, 1]
+            nn.Flatten(),                     # => [b, width]
+            nn.Linear(width, num_classes),    # => [b, 10] logits
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
 
 
 class MLP(nn.Module):

@@ -192,3 +192,86 @@ def plot_confusion_matrix(cm, class_names=None, normalize: bool = False):
                     fontsize=7, color="white" if value > top / 2 else "black")
     fig.tight_layout()
     return fig
+
+
+def _unit_range(t: torch.Tensor) -> torch.Tensor:
+    """Stretch ``t`` to [0, 1] (a constant becomes 0.5): each filter or map gets its own contrast."""
+    lo, hi = t.min(), t.max()
+    return (t - lo) / (hi - lo) if hi > lo else torch.full_like(t, 0.5)
+
+
+def show_filters(weight, ncols: int = 8, size: float = 0.9):
+    """Convolution kernels as a grid of small images, one per output channel (lesson 05).
+
+    ``weight`` is a conv layer's weight ``[out, in, kH, kW]`` (or the layer itself). With 3 input
+    channels each filter is drawn in colour (its R, G, B slices); with 1 in grey. Each filter
+    is stretched to the full range on its own, so compare patterns, not brightness.
+    """
+    weight = getattr(weight, "weight", weight)
+    weight = torch.as_tensor(weight).detach().float().cpu()
+    if weight.ndim != 4 or weight.shape[1] not in (1, 3):
+        raise ValueError(f"expected a [out, 1 or 3, kH, kW] weight, got shape {tuple(weight.shape)}; "
+                         "for a deeper layer show one input channel: weight[:, c:c+1]")
+    n = weight.shape[0]
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = _unit_range(weight[i]).permute(1, 2, 0).numpy()  # [in, kH, kW] => [kH, kW, in]
+            ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            ax.set_title(str(i), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def feature_maps(model: torch.nn.Module, x: torch.Tensor, layers) -> dict:
+    """The outputs of ``model``'s submodules named in ``layers`` (names as in
+    ``model.named_modules()``, e.g. ``"features.0"``) for the batch ``x`` (lesson 05).
+
+    Runs in eval mode without gradients, then restores the model's mode and removes its hooks.
+    Returns ``{name: output on the CPU}`` in the order of ``layers``.
+    """
+    modules = dict(model.named_modules())
+    unknown = [name for name in layers if name not in modules]
+    if unknown:
+        raise ValueError(f"no submodule named {unknown}; the names are {[n for n in modules if n]}")
+    outputs = {}
+    hooks = [modules[name].register_forward_hook(
+        lambda module, inputs, out, name=name: outputs.__setitem__(name, out.detach().cpu()))
+        for name in layers]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return {name: outputs[name] for name in layers}
+
+
+def show_feature_maps(maps: dict, max_channels: int = 8, size: float = 1.1):
+    """One row per layer, its first ``max_channels`` channels for the first image of the
+    batch (lesson 05). ``maps`` is ``{name: [b, c, h, w] tensor}``, as :func:`feature_maps`
+    returns. Each map is stretched to the full range on its own."""
+    if not maps:
+        raise ValueError("no feature maps to show")
+    for name, m in maps.items():
+        if m.ndim != 4:
+            raise ValueError(f"{name}: expected a [b, c, h, w] feature map, got shape {tuple(m.shape)}")
+    ncols = min(max_channels, max(m.shape[1] for m in maps.values()))
+    fig, axes = plt.subplots(len(maps), ncols, figsize=(size * ncols, size * len(maps) + 0.3),
+                             squeeze=False)
+    for row, (name, m) in zip(axes, maps.items()):
+        for c, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= m.shape[1]:
+                ax.axis("off")
+                continue
+            ax.imshow(_unit_range(m[0, c].float()).numpy(), cmap="viridis", vmin=0, vmax=1)
+        row[0].set_ylabel(f"{name}\n{tuple(m.shape[1:])}", fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -6,15 +6,20 @@ running sums kept on the device (one host sync per epoch, none per batch), optio
 precision, a progress bar, and callbacks that receive each epoch's metrics.
 """
 import contextlib
+import itertools
 import math
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+
+from .check import clean_message
+from .display import Progress
 
 Callback = Callable[[int, dict], None]
 
@@ -61,8 +66,14 @@ def _batches(loader, device, channels_last):
 
 
 def _device(model: torch.nn.Module, device) -> torch.device:
-    """The device asked for, else the one the model's parameters live on."""
-    return torch.device(device) if device else next(model.parameters()).device
+    """The device asked for, else the one the model's parameters (or buffers) live on."""
+    if device:
+        return torch.device(device)
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+    if tensor is None:
+        raise ValueError(f"the model ({type(model).__name__}) has no parameters or buffers to tell which "
+                         "device it runs on: pass device=..., e.g. device=helpers.get_device()")
+    return tensor.device
 
 
 @contextlib.contextmanager
@@ -82,31 +93,45 @@ def _check_batch(out: torch.Tensor, y: torch.Tensor) -> None:
 
 
 class _Totals:
-    """Running sums of loss and correct predictions, kept on the device (no per-batch sync)."""
+    """Running sums kept on the device (no per-batch sync), read once by :meth:`result`:
+    the loss, the correct predictions, and the batches whose inputs hold NaN or inf."""
 
     def __init__(self, device):
         dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-        self.sums = torch.zeros(2, dtype=dtype, device=device)
-        self.count = 0
+        self.sums = torch.zeros(4, dtype=dtype, device=device)  # [3]: weights not finite (fit)
+        self.count = self.batches = 0
         self.classify = None
+        self.bad_batches, self.weights_finite = 0, True
 
-    def add(self, loss, out, y):
+    def add(self, loss, out, y, x):
         if self.classify is None:
             self.classify = out.ndim == 2 and out.shape[1] > 1 and not y.is_floating_point()
         n = y.shape[0]
         self.count += n
+        self.batches += 1
         self.sums[0] += loss.detach().to(self.sums.dtype) * n
         if self.classify:
             self.sums[1] += (out.argmax(1) == y).sum()
+        if x.is_floating_point():
+            self.sums[2] += ~torch.isfinite(x).all()
 
-    def result(self, prefix=""):
+    def result(self, prefix="", model=None):
+        """The metrics, in one host sync; with ``model``, also check that its weights are finite."""
         if self.count == 0:
             raise ValueError("the loader yielded no batches")
-        loss_sum, correct = self.sums.tolist()  # the one host sync
+        params = list(model.parameters()) if model is not None else []
+        if params:
+            self.sums[3] = ~torch.stack([torch.isfinite(p).all() for p in params]).all()
+        loss_sum, correct, bad_batches, bad_weights = self.sums.tolist()  # the one host sync
+        self.bad_batches, self.weights_finite = int(bad_batches), not bad_weights
         metrics = {f"{prefix}loss": loss_sum / self.count}
         if self.classify:
             metrics[f"{prefix}acc"] = correct / self.count
         return metrics
+
+    def bad_inputs(self) -> str:
+        return (f"{self.bad_batches} of the {self.batches} batches have NaN or inf in their inputs: "
+                "fix the data (a corrupt file? a division by a zero std?)")
 
 
 @torch.no_grad()
@@ -122,8 +147,11 @@ def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn=F.cross_entropy, 
                 out = model(x)
                 _check_batch(out, y)
                 loss = loss_fn(out.float(), y)
-            totals.add(loss, out, y)
-    return totals.result()
+            totals.add(loss, out, y, x)
+    result = totals.result()
+    if totals.bad_batches:
+        warnings.warn(f"evaluate: {totals.bad_inputs()}", RuntimeWarning, stacklevel=3)
+    return result
 
 
 @torch.no_grad()
@@ -153,6 +181,9 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     - ``amp=True`` runs the forward pass in bfloat16 (float16 with loss scaling on GPUs
       without bfloat16); ``channels_last=True`` stores image batches NHWC for faster convolutions.
     - pass the returned ``history`` back in to continue training where it stopped.
+    - a non-finite loss is a RuntimeWarning that says whether the inputs hold NaN/inf (fix
+      the data) or the training diverged (lower the learning rate). Once the weights are no
+      longer finite, ``fit`` stops after that epoch and records its validation metrics as nan.
     """
     device = _device(model, device)
     model.to(device)
@@ -165,8 +196,8 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     for epoch in range(first, first + epochs):
         model.train()
         totals = _Totals(device)
-        bar = tqdm(_batches(train_loader, device, channels_last), total=_len_or_none(train_loader),
-                   desc=f"epoch {epoch}/{first + epochs - 1}", disable=not progress, leave=False)
+        bar = Progress(_batches(train_loader, device, channels_last), total=_len_or_none(train_loader),
+                       desc=f"epoch {epoch}/{first + epochs - 1}", enabled=progress)
         for x, y in bar:
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 out = model(x)
@@ -176,24 +207,40 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            totals.add(loss, out, y)
-        metrics = {"epoch": epoch, **totals.result("train_")}
-        if not math.isfinite(metrics["train_loss"]):
-            warnings.warn(f"the training loss is {metrics['train_loss']} in epoch {epoch}: training "
-                          "diverged; lower the learning rate", RuntimeWarning, stacklevel=2)
+            totals.add(loss, out, y, x)
+        metrics = {"epoch": epoch, **totals.result("train_", model)}
+        if problem := _divergence(epoch, metrics["train_loss"], totals):
+            warnings.warn(problem, RuntimeWarning, stacklevel=2)
         if scheduler is not None:
             metrics["lr"] = optimizer.param_groups[0]["lr"]
             scheduler.step()
         if val_loader is not None:
-            metrics.update({f"val_{k}": v for k, v in
-                            evaluate(model, val_loader, loss_fn, device, amp, channels_last).items()})
+            val = evaluate(model, val_loader, loss_fn, device, amp, channels_last)
+            # Scores of non-finite weights mean nothing (an all-NaN model still "predicts" class 0).
+            metrics.update({f"val_{k}": v if totals.weights_finite else math.nan for k, v in val.items()})
         history.append(metrics)
         for callback in callbacks:
             callback(epoch, metrics)
-        if progress:
-            tqdm.write(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                  for k, v in metrics.items()))
+        bar.finish(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                              for k, v in metrics.items() if k != "epoch"))
+        if not totals.weights_finite:
+            break
     return history
+
+
+def _divergence(epoch: int, loss: float, totals: _Totals) -> str | None:
+    """What went wrong in a training epoch, and why (broken inputs, or too high a learning
+    rate); None when the loss and the weights are finite."""
+    if totals.weights_finite and math.isfinite(loss) and not totals.bad_batches:
+        return None
+    what = f"epoch {epoch}: the training loss is {loss:.4g}"
+    if not totals.weights_finite:
+        what += " and the model's weights are no longer finite"
+    why = (f"{totals.bad_inputs()}; a lower learning rate will not help" if totals.bad_batches
+           else "training diverged; lower the learning rate")
+    stop = ("" if totals.weights_finite else " fit stops after this epoch and records its validation metrics "
+            "as nan; re-create the model (or load a checkpoint) before training again.")
+    return f"{what}: {why}.{stop}"
 
 
 def _len_or_none(loader):
@@ -208,40 +255,136 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupt or does not fit the model."""
 
 
+# Kept beside the states; every other key of the file is an extra.
+_RESERVED = ("model", "optimizer", "optimizer_class")
+# What torch.load(weights_only=True) reads back (torch.Size is a tuple: it is checked first).
+_PLAIN = (type(None), bool, int, float, str, bytes, torch.Tensor, torch.Size, torch.dtype, torch.device)
+_UNPICKLER_ERROR = re.compile(r"WeightsUnpickler error:\s*(.+?)(?:\.? Please|\n|$)")
+
+
+def _plain(value, where: str):
+    """``value`` in a form ``torch.load(weights_only=True)`` reads back: a dict subclass (a
+    :class:`History`) becomes a dict, a NumPy scalar a Python number; anything else that is
+    not a number, string, tensor, list, tuple or dict is a CheckpointError naming ``where``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, dict):
+        return {_plain(k, f"a key of {where}"): _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
+    raise CheckpointError(
+        f"save_checkpoint: {where} is of type {type(value).__name__}, which torch.load(weights_only=True) "
+        "cannot read back. Save plain values: numbers, strings, tensors, and lists or dicts of them "
+        "(e.g. float(x), str(path), torch.as_tensor(array)).")
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why ``torch.load`` failed, in one line. Its message is a page of advice; for a
+    ``weights_only`` refusal the line to keep is the one that names the culprit."""
+    culprit = _UNPICKLER_ERROR.search(clean_message(exc, max_lines=None))
+    return f"{type(exc).__name__}: {culprit.group(1).strip() if culprit else clean_message(exc)}"
+
+
+def _read(path: Path, map_location="cpu"):
+    """``torch.load(path, weights_only=True)``; a CheckpointError that says why when it fails."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({_unreadable(exc)})") from exc
+
+
+def _detail(exc: Exception, limit: int = 12) -> str:
+    """The lines of an error message that say what went wrong, at most ``limit`` of them."""
+    lines = clean_message(exc, max_lines=None).splitlines()
+    more = [f"... and {len(lines) - limit} more lines"] if len(lines) > limit else []
+    return "\n".join(lines[:limit] + more)
+
+
 def save_checkpoint(path, model: torch.nn.Module, optimizer=None, **extra) -> Path:
     """Save the model's ``state_dict`` (and the optimiser's, and ``extra`` plain values)
-    atomically: write a temporary file beside ``path``, then rename it (lesson 04)."""
+    atomically: write a temporary file beside ``path``, then rename it (lesson 04).
+
+    Extras must be plain values, which ``weights_only=True`` can load: a :class:`History`
+    is saved as a dict of lists (``History(extras["history"])`` turns it back), a NumPy
+    scalar as a Python number; anything else is refused with a CheckpointError. The written
+    file is loaded back once before it replaces ``path``, so a file that cannot be loaded is
+    never saved.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blob = {"model": model.state_dict(), **extra}
+    if set(extra) & set(_RESERVED):
+        raise CheckpointError(f"save_checkpoint: the names {', '.join(_RESERVED)} are taken; rename that extra")
+    blob = {name: _plain(value, f"the extra {name!r}") for name, value in extra.items()}
+    blob["model"] = model.state_dict()
     if optimizer is not None:
         blob["optimizer"] = optimizer.state_dict()
+        blob["optimizer_class"] = type(optimizer).__name__
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         torch.save(blob, tmp)
+        try:  # mmap: the tensors are not read into memory again
+            torch.load(tmp, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as exc:
+            raise CheckpointError(f"save_checkpoint did not write {path}: torch.load(weights_only=True) "
+                                  f"could not read it back ({_unreadable(exc)})") from exc
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
+def _optimizer_misfit(blob: dict, optimizer) -> str | None:
+    """Why the optimiser state in ``blob`` does not fit ``optimizer``; None when it does."""
+    if "optimizer" not in blob:
+        return "it holds no optimizer state (it was saved without one): pass no optimizer"
+    saved_class, own_class = blob.get("optimizer_class"), type(optimizer).__name__
+    if saved_class and saved_class != own_class:
+        return f"it holds the state of optimizer {saved_class}, this one is {own_class}"
+    try:
+        saved_groups, saved_state = blob["optimizer"]["param_groups"], blob["optimizer"]["state"]
+    except (KeyError, TypeError):
+        return "its 'optimizer' entry is not an optimizer's state_dict"
+    groups = optimizer.param_groups
+    if len(saved_groups) != len(groups):
+        return f"it holds {len(saved_groups)} parameter groups, this optimizer has {len(groups)}"
+    for i, (saved, group) in enumerate(zip(saved_groups, groups)):
+        if len(saved["params"]) != len(group["params"]):
+            return (f"its parameter group {i} holds {len(saved['params'])} parameters, "
+                    f"this optimizer's holds {len(group['params'])}")
+        for index, param in zip(saved["params"], group["params"]):
+            for key, value in saved_state.get(index, {}).items():
+                if isinstance(value, torch.Tensor) and value.ndim and value.shape != param.shape:
+                    return (f"its {key!r} for parameter {index} has shape {tuple(value.shape)}, "
+                            f"the parameter has shape {tuple(param.shape)}")
+    return None
+
+
 def load_checkpoint(path, model: torch.nn.Module, optimizer=None, map_location="cpu") -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` (no
-    arbitrary code from the file runs) into ``model`` (and ``optimizer``); return the extras."""
+    arbitrary code from the file runs) into ``model`` (and ``optimizer``); return the extras.
+
+    All or nothing: when the model's or the optimiser's state does not fit, a CheckpointError
+    says why and both are left as they were.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    blob = _read(path, map_location)
     if not isinstance(blob, dict) or "model" not in blob:
         raise CheckpointError(f"{path} holds no 'model' state_dict: was it written by save_checkpoint?")
+    if optimizer is not None and (why := _optimizer_misfit(blob, optimizer)):
+        raise CheckpointError(f"{path} does not fit this optimizer: {why}. Nothing was loaded.")
+    # load_state_dict copies what fits before it complains: keep the old weights to put back.
+    before = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    part = "model"
     try:
         model.load_state_dict(blob["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not fit this model: {str(exc).splitlines()[0]}") from exc
-    if optimizer is not None and "optimizer" in blob:
-        optimizer.load_state_dict(blob["optimizer"])
-    return {k: v for k, v in blob.items() if k not in {"model", "optimizer"}}
+        part = "optimizer"
+        if optimizer is not None:
+            optimizer.load_state_dict(blob["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        model.load_state_dict(before)
+        raise CheckpointError(f"{path} does not fit this {part}; nothing was loaded:\n{_detail(exc)}") from exc
+    return {k: v for k, v in blob.items() if k not in _RESERVED}

@@ -1,9 +1,12 @@
 """Start a visdom server that works offline and listens on 127.0.0.1 only (lesson 04).
 
     bash course.sh visdom                      # the same as the next line, inside the venv
-    python -m helpers.visdom_server [--port 8097] [--env-path ~/.visdom]
+    python -m helpers.visdom_server [--port 8097] [--env-path runs/visdom]
 
-then open http://127.0.0.1:8097 and log to it with :class:`helpers.log.VisdomLogger`.
+then open the address it prints, http://127.0.0.1:8097/env/pytorch-course, and log to it with
+:class:`helpers.log.VisdomLogger` (whose default environment is that one). visdom saves its
+environments in the course's runs folder (``runs/visdom/``, see
+:func:`helpers.config.runs_dir`), not in ``~/.visdom``.
 
 Why not ``python -m visdom.server``? visdom 0.2.4 fetches its browser files (plotly, react,
 bootstrap, MathJax, ...) from CDNs every time it starts, until it has written
@@ -33,6 +36,8 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
+
+from .config import VISDOM_ENV, runs_dir
 
 VENDORED = Path(__file__).resolve().parent / "visdom_static"
 DEFAULT_PORT = 8097
@@ -136,22 +141,32 @@ def _quiet_user_css(record) -> bool:
     return "user/style.css" not in record.getMessage()
 
 
+def prepare_env_path(env_path=None) -> Path:
+    """The folder where visdom saves its environments (default: ``runs/visdom/``), holding
+    the course's environment, so that the address the launcher prints opens it at once."""
+    env_path = Path(env_path).expanduser() if env_path else runs_dir() / "visdom"
+    env_path.mkdir(parents=True, exist_ok=True)
+    course_env = env_path / f"{VISDOM_ENV}.json"
+    if not course_env.exists():
+        course_env.write_text(json.dumps({"jsons": {}, "reload": {}}))  # an empty environment
+    return env_path
+
+
 def serve(port: int = DEFAULT_PORT, env_path: str | None = None) -> None:
     """Install the browser files, then run visdom's server on 127.0.0.1:``port`` until Ctrl-C."""
     static_dir = prepare_static()
+    env_path = os.path.join(prepare_env_path(env_path), "")  # visdom joins names onto it
     from visdom.server import app, run_server
-    from visdom.server.defaults import DEFAULT_ENV_PATH
 
     if static_dir != visdom_static_dir():
         app.tornado_settings["static_path"] = app.tornado_settings["template_path"] = str(static_dir)
     # visdom forces debug=True, which turns on tornado's autoreload unless it is set already.
     app.tornado_settings["autoreload"] = False
     logging.getLogger("tornado.general").addFilter(_quiet_user_css)
-    env_path = os.path.join(os.path.expanduser(env_path or DEFAULT_ENV_PATH), "")
     argv = ["visdom.server", "-port", str(port), "-bind_local", "--hostname", HOST,
             "-env_path", env_path, "-logging_level", "WARNING"]
-    print(f"visdom server on http://{HOST}:{port} (loopback only; envs saved in {env_path}); "
-          "stop it with Ctrl-C", flush=True)
+    print(f"visdom server on http://{HOST}:{port}/env/{VISDOM_ENV} (loopback only; environments "
+          f"saved in {env_path}); stop it with Ctrl-C", flush=True)
     saved, sys.argv = sys.argv, argv
     try:
         run_server.main()  # visdom's CLI, minus download_scripts()
@@ -165,7 +180,8 @@ def main(argv=None) -> int:
         description="Start a visdom server on 127.0.0.1 that works offline (lesson 04).")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
     parser.add_argument("--env-path", default=None,
-                        help="folder where visdom saves its environments (default ~/.visdom/)")
+                        help="folder where visdom saves its environments (default: runs/visdom/ "
+                             "in the course's folder, or $COURSE_RUNS_DIR/visdom/)")
     parser.add_argument("--install-only", action="store_true",
                         help="only install the browser files into visdom's static/ folder")
     args = parser.parse_args(argv)

@@ -69,3 +69,105 @@ def test_expect_error_drops_terminal_colour_codes(capsys):
     with expect_error(ValueError):
         raise ValueError("plain \x1b[1mbold\x1b[0m text")
     assert capsys.readouterr().out == "ValueError: plain bold text\n"
+
+
+# ------------------------------------------------------------------------------ exercises
+from helpers.check import clean_message, exercise, is_placeholder  # noqa: E402
+
+
+def _unanswered(l1, l2):
+    ...
+
+
+class _Unwritten(torch.nn.Module):
+    ...  # the learner has not filled in the class body yet
+
+
+class _UnwrittenDataset(torch.utils.data.Dataset):
+    ...
+
+
+def _answered(l1, l2):
+    return l1
+
+
+class _Written(torch.nn.Module):
+    def forward(self, x):
+        return x
+
+
+@pytest.mark.parametrize("value, expected", [
+    (..., True), (_unanswered, True), (_Unwritten, True), (_UnwrittenDataset, True),
+    (None, False), (0, False), (torch.zeros(0), False), (_answered, False), (_Written, False),
+    (lambda x: x, False),
+])
+def test_is_placeholder_tells_the_untouched_answer_from_any_real_one(value, expected):
+    assert is_placeholder(value) is expected
+
+
+@exercise("Exercise 9")
+def _check_ex9(shape, total):
+    check(shape, (2, 3), "shape")
+    check(total, torch.tensor([1.0, 2.0]), "total")
+
+
+def test_exercise_on_a_placeholder_says_not_answered_yet_and_runs_no_check(capsys):
+    assert _check_ex9(..., torch.tensor([1.0, 2.0])) is None  # no "Out: False" under the cell
+    out = capsys.readouterr().out
+    assert out == "◻ Exercise 9: not answered yet (replace the ... in `shape`)\n"
+    _check_ex9(..., ...)
+    assert "`shape`, `total`" in capsys.readouterr().out
+
+
+def test_exercise_with_a_right_answer_prints_a_tick_per_check(capsys):
+    assert _check_ex9((2, 3), torch.tensor([1.0, 2.0])) is None
+    assert capsys.readouterr().out == "✓ shape\n✓ total\n"
+
+
+@pytest.mark.parametrize("total, message", [
+    (torch.tensor([[1.0, 2.0]]), r"total: shape \(1, 2\), expected \(2,\)"),
+    (torch.tensor([1.0, 5.0]), r"total: wrong values"),
+    ([1.0, 2.0], r"total: expected a tensor, got list"),
+])
+def test_exercise_with_a_wrong_answer_fails_with_what_differs(total, message, capsys):
+    with pytest.raises(AssertionError, match=message):
+        _check_ex9((2, 3), total)
+    assert "✓ total" not in capsys.readouterr().out
+
+
+def test_exercise_wants_every_answer():
+    with pytest.raises(TypeError, match="takes 2 answers"):
+        _check_ex9((2, 3))
+
+
+def test_check_gives_the_hint_and_can_keep_the_answer_secret():
+    with pytest.raises(AssertionError) as info:
+        check(535000, 535818, "parameters", hint="count the biases too", reveal=False)
+    assert "hint: count the biases too" in str(info.value)
+    assert "535818" not in str(info.value) and "535000" in str(info.value)
+    with pytest.raises(AssertionError) as info:
+        check(torch.ones(2), torch.tensor([3.0, 4.0]), "v", reveal=False)
+    assert "4." not in str(info.value)
+    with pytest.raises(AssertionError) as info:
+        check((2, 3), None, "shape (c)", reveal=False)
+    assert "None" not in str(info.value)
+
+
+def test_check_names_a_wrong_dtype_and_a_tensor_where_a_number_is_wanted():
+    with pytest.raises(AssertionError, match="your dtype is torch.int64, expected torch.float32"):
+        check(torch.tensor([1, 2]), torch.tensor([1.5, 2.0]))
+    with pytest.raises(AssertionError, match=r"expected a Python number, got a tensor .*\(use \.item\(\)\)"):
+        check(torch.tensor(0.5), 0.5)
+    with pytest.raises(AssertionError, match="expected a Python number, got str '0.5'"):
+        check("0.5", 0.5)
+
+
+def test_check_on_a_placeholder_says_not_answered_yet(capsys):
+    check(..., 3, "three")
+    assert capsys.readouterr().out == "◻ three: not answered yet\n"
+
+
+def test_clean_message_keeps_the_lines_asked_for():
+    message = "\x1b[31mfirst\x1b[0m (Triggered internally at /src/x.cpp:1.)\n\n  second\nthird"
+    assert clean_message(message) == "first"
+    assert clean_message(message, max_lines=None) == "first\n  second\nthird"

@@ -1,8 +1,14 @@
+import gzip
+import re
+import shlex
+import socket
 import time
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision import datasets
 
 from helpers import data
@@ -15,6 +21,29 @@ def mirrored_root(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COURSE_DATA_ROOT", str(root))
         yield root
+
+
+def _line(message: str, label: str) -> str:
+    """The text after ``label`` on the message's line that starts with it (e.g. 'missing:')."""
+    lines = [line.strip() for line in message.splitlines() if line.strip().startswith(label)]
+    assert len(lines) == 1, f"no single {label!r} line in:\n{message}"
+    return lines[0][len(label):].strip()
+
+
+def _idx_header(*shape: int) -> bytes:
+    """The header of an IDX file of unsigned bytes: magic, then one big-endian size per dimension."""
+    return bytes([0, 0, 8, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape)
+
+
+def _idx(values: np.ndarray) -> bytes:
+    """``values`` as an IDX file of unsigned bytes."""
+    return _idx_header(*values.shape) + values.astype(np.uint8).tobytes()
+
+
+def _small_idx_files(n: int = 5) -> dict[str, bytes]:
+    """The four MNIST files holding ``n`` well-formed images and labels each (not MNIST's)."""
+    images, labels = _idx(np.zeros((n, 28, 28))), _idx(np.arange(n) % 10)
+    return {name: images if "idx3" in name else labels for name in data.IDX_FILES}
 
 
 # ------------------------------------------------------------------ MNIST and FashionMNIST
@@ -47,18 +76,44 @@ def test_missing_mnist_says_what_and_where_and_how(empty_data_root):
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.mnist(download=False)
     message = str(info.value)
-    for needle in ["MNIST is not available", "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-                   str(empty_data_root / "MNIST" / "raw"), "COURSE_DATA_MIRROR: not set", "How to fix"]:
-        assert needle in message
+    assert message.startswith("MNIST is not available")
+    assert _line(message, "missing:") == ", ".join(data.IDX_FILES)
+    assert _line(message, "looked in:") == str(empty_data_root / "MNIST" / "raw")
+    assert _line(message, "COURSE_DATA_MIRROR:") == "not set"
+    assert _line(message, "download:") == "not attempted (download=False)"
+    assert "How to fix" in message
+
+
+def test_missing_mnist_lists_only_the_files_that_are_missing(empty_data_root):
+    raw = empty_data_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, content in _small_idx_files().items():
+        if name.startswith("train"):
+            (raw / name).write_bytes(content)
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.mnist(download=False)
+    assert _line(str(info.value), "missing:") == "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
 
 
 def test_failed_download_is_fast_and_explained(empty_data_root, monkeypatch):
     # A port nothing listens on: the download fails at once, like an offline machine.
     monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
     start = time.monotonic()
-    with pytest.raises(data.DatasetNotFoundError, match="download failed"):
+    with pytest.raises(data.DatasetNotFoundError) as info:
         data.mnist(download=True)
     assert time.monotonic() - start < 10
+    failure = str(info.value).split("download failed:")[1].split("How to fix")[0]
+    # torchvision names the file on the first line and the cause on the next ones: keep both.
+    assert "Error downloading train-images-idx3-ubyte.gz" in failure
+    assert "Tried http://127.0.0.1:9/" in failure
+
+
+def test_a_stalled_download_gives_up(empty_data_root, monkeypatch, run_within):
+    server = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{server.getsockname()[1]}/"])
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT_S", 0.5)
+    with server, pytest.raises(data.DatasetNotFoundError, match="timed out"):
+        run_within(60, lambda: data.mnist(download=True))  # without the timeout: blocked for ever
 
 
 def test_an_incomplete_mirror_is_reported(empty_data_root, tmp_path, monkeypatch):
@@ -68,7 +123,9 @@ def test_an_incomplete_mirror_is_reported(empty_data_root, tmp_path, monkeypatch
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "mirror"))
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.mnist(download=False)
-    assert str(partial) in str(info.value) and "t10k-images-idx3-ubyte" in str(info.value)
+    message = str(info.value)
+    assert _line(message, "looked in:") == f"{empty_data_root / 'MNIST' / 'raw'}; {partial}"
+    assert _line(message, "missing:") == ", ".join(data.IDX_FILES)
 
 
 def test_a_corrupt_mirror_file_is_reported_not_half_copied(empty_data_root, tmp_path, monkeypatch):
@@ -77,10 +134,66 @@ def test_a_corrupt_mirror_file_is_reported_not_half_copied(empty_data_root, tmp_
     for name in data.IDX_FILES:
         (mirror / (name + ".gz")).write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "mirror"))
-    with pytest.raises(data.DatasetNotFoundError, match="unreadable"):
+    with pytest.raises(data.DatasetNotFoundError, match="unreadable") as info:
         data.mnist(download=False)
+    assert str(mirror / "train-images-idx3-ubyte.gz") in str(info.value)
     raw = empty_data_root / "MNIST" / "raw"
     assert list(raw.iterdir()) == []  # no partial file left to be mistaken for data
+
+
+def test_a_truncated_but_valid_gzip_in_the_mirror_never_lands_in_data(empty_data_root, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror" / "MNIST" / "raw"
+    mirror.mkdir(parents=True)
+    for name, content in _small_idx_files(10).items():
+        (mirror / (name + ".gz")).write_bytes(gzip.compress(content))
+    whole = _idx(np.zeros((10, 28, 28)))
+    (mirror / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(whole[:len(whole) - 5 * 784]))
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "mirror"))
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.mnist(download=False)
+    message = str(info.value)
+    assert f"the mirror's file {mirror / 'train-images-idx3-ubyte.gz'} is damaged" in message
+    assert "header announces 10 x 28 x 28 values (7856 bytes in all), but the file holds 3936 bytes" in message
+    raw = empty_data_root / "MNIST" / "raw"
+    assert list(raw.iterdir()) == []  # refused before it lands: no file, no .part
+
+
+@pytest.mark.parametrize("suffix", [".gz", ""], ids=["gz", "uncompressed"])
+def test_a_well_formed_mirror_file_that_is_not_mnist_is_refused_by_its_md5(empty_data_root, tmp_path,
+                                                                           monkeypatch, suffix):
+    mirror = tmp_path / "mirror" / "MNIST" / "raw"
+    mirror.mkdir(parents=True)
+    for name, content in _small_idx_files().items():
+        (mirror / (name + suffix)).write_bytes(gzip.compress(content) if suffix else content)
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "mirror"))
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.mnist(download=False)
+    message = str(info.value)
+    assert f"{mirror / ('train-images-idx3-ubyte' + suffix)} is damaged" in message
+    assert f"are not MNIST's train-images-idx3-ubyte (md5 {data.IDX_MD5['MNIST']['train-images-idx3-ubyte']})" \
+        in message
+    assert not (empty_data_root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "still gzipped"])
+def test_a_damaged_file_already_in_data_is_named_with_the_command_that_removes_it(
+        mirror, empty_data_root, monkeypatch, damage):
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))  # a good mirror does not hide it
+    raw = empty_data_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    bad = raw / "train-images-idx3-ubyte"
+    header = _idx_header(60_000, 28, 28)
+    if damage == "truncated":  # what an older version copied from a truncated but valid .gz
+        bad.write_bytes(header + bytes(999_984 - 16))
+        problem = "header announces 60000 x 28 x 28 values (47040016 bytes in all), but the file holds 999984 bytes"
+    else:
+        bad.write_bytes(gzip.compress(header))
+        problem = "does not start with the IDX magic number 0x00000803"
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.mnist(download=False)
+    message = str(info.value)
+    assert f"{bad} is damaged" in message and problem in message
+    assert message.splitlines()[-1].strip() == f"rm {shlex.quote(str(bad))}"
 
 
 # --------------------------------------------------------------------------- CIFAR-10
@@ -88,6 +201,7 @@ def test_real_cifar10_test_set_from_the_mirror(mirror, mirrored_root):
     images, labels = data.cifar10_tensors(train=False, download=False)
     assert images.shape == (10_000, 3, 32, 32) and images.dtype == torch.uint8
     assert torch.equal(torch.bincount(labels), torch.full((10,), 1_000))
+    assert labels[:4].tolist() == [3, 8, 8, 0]  # test-lossless/ comes in the download's order
     # The published per-channel means of the original CIFAR-10 test images (0..255).
     means = images.float().mean(dim=(0, 2, 3))
     assert torch.allclose(means, torch.tensor([126.0, 123.7, 114.9]), atol=1.0), means
@@ -96,9 +210,112 @@ def test_real_cifar10_test_set_from_the_mirror(mirror, mirrored_root):
     assert torch.equal(again[0], images) and torch.equal(again[1], labels)
 
 
-def test_cifar_folders_must_hold_32x32_images(tmp_path):
-    from PIL import Image
+def _fake_cifar(mirror, split: str = "train", per_class: int = 3, number=lambda label, i: i,
+                suffix: str = ".png"):
+    """A CIFAR-10 mirror ``mirror/cifar10-images/<split>/<class>/<number>.png``: each image's red
+    channel holds its label, its green channel its number (which names the file)."""
+    for label, cls in enumerate(data.CIFAR10_CLASSES):
+        folder = mirror / "cifar10-images" / split / cls
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.zeros((32, 32, 3), dtype=np.uint8)
+            pixels[..., 0], pixels[..., 1] = label, number(label, i)
+            Image.fromarray(pixels).save(folder / f"{number(label, i)}{suffix}")
+    return mirror / "cifar10-images"
 
+
+@pytest.fixture
+def cifar_mirror(empty_data_root, tmp_path, monkeypatch):
+    """``make(name, **fake_cifar_args)``: a small fake CIFAR-10 mirror that COURSE_DATA_MIRROR
+    then points at, over an empty data root."""
+    def make(name: str = "mirror", **kwargs):
+        images = _fake_cifar(tmp_path / name, **kwargs)
+        monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / name))
+        return images
+    return make
+
+
+def test_the_cifar_cache_is_rebuilt_when_its_source_changes(cifar_mirror, monkeypatch):
+    (cifar_mirror("small", per_class=3) / "PARTIAL").touch()
+    assert len(data.cifar10_tensors(download=False)[1]) == 30
+    (cifar_mirror("full", per_class=5) / "PARTIAL").touch()  # another mirror
+    images, labels = data.cifar10_tensors(download=False)
+    assert torch.equal(torch.bincount(labels), torch.full((10,), 5))
+    assert torch.equal(images[:, 0, 0, 0], labels.to(torch.uint8))
+    cifar_mirror("full", per_class=6)  # the same mirror, grown
+    assert len(data.cifar10_tensors(download=False)[1]) == 60
+    monkeypatch.delenv("COURSE_DATA_MIRROR")  # no source at all: data/'s cache is the dataset
+    assert len(data.cifar10_tensors(download=False)[1]) == 60
+
+
+def test_a_cache_from_an_older_version_is_rebuilt(cifar_mirror, empty_data_root):
+    (cifar_mirror(per_class=2) / "PARTIAL").touch()
+    cache = empty_data_root / "CIFAR10" / "train_uint8.pt"
+    cache.parent.mkdir(parents=True)
+    torch.save({"images": torch.zeros(30, 3, 32, 32, dtype=torch.uint8),
+                "labels": torch.arange(30) % 10}, cache)  # no record of its source
+    assert len(data.cifar10_tensors(download=False)[1]) == 20
+
+
+def test_an_incomplete_cifar_split_is_told_unless_declared_partial(cifar_mirror):
+    images = cifar_mirror(split="test", per_class=2)
+    full = r"the full set has 10000 \(1000 per class\)"
+    with pytest.warns(UserWarning, match=rf"CIFAR-10 test split has 20 images \(2 per class\); {full}") as caught:
+        data.cifar10_tensors(train=False, download=False)
+    assert str(images / "PARTIAL") in str(caught[0].message)
+    with pytest.warns(UserWarning, match="20 images"):
+        data.cifar10_tensors(train=False, download=False)  # the cache is told about too
+    (images / "test" / "cat" / "1.png").unlink()
+    with pytest.warns(UserWarning, match=r"19 images \(per class: airplane 2, automobile 2, bird 2, cat 1, deer 2"):
+        data.cifar10_tensors(train=False, download=False)
+    (images / "PARTIAL").touch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(data.cifar10_tensors(train=False, download=False)[1]) == 19
+
+
+def test_cifar_images_numbered_across_the_split_come_in_that_order(cifar_mirror):
+    # test-lossless/: each name is the image's index in the original test batch, classes mixed
+    images = cifar_mirror(split="test-lossless", per_class=3, number=lambda label, i: 10 * i + (label * 7) % 10)
+    (images / "PARTIAL").touch()
+    x, labels = data.cifar10_tensors(train=False, download=False)
+    assert x[:, 1, 0, 0].tolist() == list(range(30))  # the original order
+    assert torch.equal(x[:, 0, 0, 0], labels.to(torch.uint8))  # each image keeps its label
+    assert labels[:4].tolist() == [0, 3, 6, 9]
+
+
+def test_cifar_images_numbered_within_each_class_come_class_by_class(tmp_path):
+    # train/ and test/: names count within each class (unpadded here: numeric, not name order)
+    _fake_cifar(tmp_path, "train", per_class=3, number=lambda label, i: [2, 10, 11][i])
+    x, labels = data._cifar_from_folders(tmp_path / "cifar10-images" / "train")
+    assert torch.equal(labels, torch.arange(10).repeat_interleave(3))
+    assert x[:, 1, 0, 0].tolist() == [2, 10, 11] * 10
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_cifar_image_is_named_with_the_fix(cifar_mirror, damage):
+    images = cifar_mirror(per_class=1, suffix=".jpg")
+    bad = images / "train" / "cat" / "0.jpg"
+    content = bad.read_bytes()
+    bad.write_bytes(b"not a jpeg" if damage == "garbage" else content[:len(content) // 2])
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.cifar10_tensors(download=False)
+    assert str(info.value).startswith(f"CIFAR-10: cannot decode {bad} (")
+    assert "Replace it with a good copy" in str(info.value)
+
+
+def test_a_missing_cifar_class_folder_is_named_with_the_fix(cifar_mirror):
+    images = cifar_mirror(per_class=1)
+    for path in (images / "train" / "dog").iterdir():
+        path.unlink()
+    (images / "train" / "dog").rmdir()
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.cifar10_tensors(download=False)
+    assert str(info.value).startswith(f"CIFAR-10: class folder missing: {images / 'train' / 'dog'}.")
+    assert "Copy the missing folders" in str(info.value)
+
+
+def test_cifar_folders_must_hold_32x32_images(tmp_path):
     for cls in data.CIFAR10_CLASSES:
         (tmp_path / cls).mkdir()
     Image.new("RGB", (16, 16)).save(tmp_path / "cat" / "0001.png")
@@ -156,14 +373,88 @@ def test_device_loader_drop_last_transform_and_order():
 def test_device_loader_rejects_bad_input():
     with pytest.raises(ValueError, match="10 images but 9 labels"):
         data.DeviceLoader(torch.zeros(10, 1), torch.zeros(9))
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         data.DeviceLoader(torch.zeros(10, 1), torch.zeros(10), batch_size=0)
+    for bad in (2.5, None, "32"):
+        with pytest.raises(TypeError, match=rf"batch_size must be a whole number >= 1, got {re.escape(repr(bad))}"):
+            data.DeviceLoader(torch.zeros(10, 1), torch.zeros(10), batch_size=bad)
+    assert len(data.DeviceLoader(torch.zeros(10, 1), torch.zeros(10), batch_size=np.int64(5))) == 2
+
+
+@pytest.fixture
+def fake_cifar_tensors(monkeypatch):
+    """Make load_tensors return small random 'CIFAR10' tensors (64 train, 32 test) whose
+    labels are the images' indices, so a batch can be matched with its images."""
+    g = torch.Generator().manual_seed(0)
+    fake = {train: (torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8, generator=g), torch.arange(n))
+            for train, n in [(True, 64), (False, 32)]}
+    monkeypatch.setattr(data, "load_tensors", lambda name, train=True, download=True: fake[train])
+    return fake
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_device_loaders_shuffle_and_augment_only_the_training_batches(fake_cifar_tensors, augment):
+    train, test = data.device_loaders("CIFAR10", "cpu", batch_size=16, augment=augment, test_batch_size=8)
+    mean, std = data.STATS["CIFAR10"]
+    x_test, y_test = fake_cifar_tensors[False]
+    batches = list(test)
+    assert torch.equal(torch.cat([y for _, y in batches]), y_test)  # in order
+    assert torch.equal(torch.cat([x for x, _ in batches]), data.normalize(x_test, mean, std))  # never augmented
+
+    x_train, y_train = fake_cifar_tensors[True]
+    batches = list(train)
+    seen = torch.cat([y for _, y in batches])
+    assert not torch.equal(seen, y_train) and torch.equal(seen.sort().values, y_train)  # shuffled
+    unchanged = (torch.cat([x for x, _ in batches]) == data.normalize(x_train[seen], mean, std)).flatten(1).all(1)
+    if augment:
+        assert unchanged.sum() < len(seen) / 4  # padding 4: 80 of 81 crops are shifted
+    else:
+        assert unchanged.all()
+
+
+def test_device_loaders_seed_sets_the_shuffle(fake_cifar_tensors):
+    def first_epoch(seed):
+        train, _ = data.device_loaders("CIFAR10", "cpu", batch_size=16, seed=seed)
+        return torch.cat([y for _, y in train])
+
+    assert torch.equal(first_epoch(1), first_epoch(1)) and not torch.equal(first_epoch(0), first_epoch(1))
+
+
+def test_a_seeded_subset_does_not_depend_on_the_source_order(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (300,), generator=g)  # the download's order: classes mixed
+    images = torch.arange(300).view(300, 1, 1, 1).expand(300, 3, 1, 1).to(torch.uint8)
+    by_class = torch.argsort(labels, stable=True)  # the mirror's folders: class by class
+    picked = []
+    for x, y in [(images, labels), (images[by_class], labels[by_class])]:
+        monkeypatch.setattr(data, "load_tensors", lambda name, train=True, download=True, x=x, y=y: (x, y))
+        train, test = data.device_loaders("CIFAR10", "cpu", limit=50)
+        assert (len(train.labels), len(test.labels)) == (50, 10)
+        picked.append((train.images, train.labels, test.images, test.labels))
+    for a, b in zip(*picked):
+        assert torch.equal(a, b)
+
+
+def test_device_loaders_name_the_bad_argument(fake_cifar_tensors):
+    with pytest.raises(ValueError, match=r"unknown dataset 'mnist': use one of 'CIFAR10', 'FashionMNIST', 'MNIST'"
+                                         r" \(names are case-sensitive: did you mean 'MNIST'\?\)"):
+        data.device_loaders("mnist", "cpu")
+    with pytest.raises(ValueError, match=r"unknown dataset 'ImageNet': use one of .*'MNIST'$"):
+        data.device_loaders("ImageNet", "cpu")
+    with pytest.raises(TypeError, match=r"^batch_size must be a whole number >= 1, got 2.5 \(float\)"):
+        data.device_loaders("CIFAR10", "cpu", batch_size=2.5)
+    with pytest.raises(TypeError, match=r"^test_batch_size must be a whole number >= 1, got None"):
+        data.device_loaders("CIFAR10", "cpu", test_batch_size=None)
+    with pytest.raises(ValueError, match=r"^limit must be >= 1, got 0"):
+        data.device_loaders("CIFAR10", "cpu", limit=0)
 
 
 def test_normalize_scales_then_standardises():
-    images = torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1)
-    out = data.normalize(images, (0.5,), (0.5,))
-    assert torch.allclose(out.flatten(), torch.tensor([-1.0, 1.0]))
+    images = torch.tensor([[0, 0], [255, 255]], dtype=torch.uint8).view(2, 2, 1, 1)  # two channels
+    out = data.normalize(images, (0.2, 0.6), (0.4, 0.8))  # (x / 255 - mean) / std, per channel
+    assert out.shape == images.shape and out.dtype == torch.float32
+    assert torch.allclose(out[:, 0].flatten(), torch.tensor([-0.5, 2.0]))
+    assert torch.allclose(out[:, 1].flatten(), torch.tensor([-0.75, 0.5]))
     with pytest.raises(TypeError, match="uint8"):
         data.normalize(images.float(), (0.5,), (0.5,))
     with pytest.raises(ValueError, match=r"\[N,3,H,W\]"):
@@ -176,15 +467,18 @@ def test_random_crop_flip_takes_shifted_or_mirrored_crops():
     out = data.random_crop_flip(images, padding=2)
     assert out.shape == images.shape and out.dtype == torch.uint8
     padded = torch.nn.functional.pad(images, (2,) * 4)
-    flips = 0
+    drawn = []  # (row offset, column offset, flipped) of each output image
     for i in range(len(images)):
-        crops = [padded[i, :, r:r + 8, c:c + 8] for r in range(5) for c in range(5)]
-        plain = any(torch.equal(out[i], crop) for crop in crops)
-        mirrored = any(torch.equal(out[i], crop.flip(2)) for crop in crops)
-        assert plain or mirrored
-        flips += mirrored and not plain
+        found = [(r, c, flip) for r in range(5) for c in range(5) for flip in (False, True)
+                 if torch.equal(out[i], padded[i, :, r:r + 8, c:c + 8].flip(2) if flip else
+                                padded[i, :, r:r + 8, c:c + 8])]
+        assert len(found) == 1, f"image {i} is not one shifted, maybe mirrored, crop"
+        drawn += found
+    flips = sum(flip for _, _, flip in drawn)
     assert 10 < flips < 54  # about half are flipped
-    assert not torch.equal(out, images)
+    shifted = sum((r, c) != (2, 2) for r, c, _ in drawn)
+    assert shifted > 48  # 24 of the 25 offsets are a shift
+    assert len({(r, c) for r, c, _ in drawn}) > 10  # drawn per image
 
 
 def test_device_loaders_normalise_a_seeded_subset(mirror):

@@ -1,27 +1,73 @@
 import random
 
 import numpy as np
+import pytest
 import torch
 
 from helpers import device
 
 
-def test_get_device_prefers_an_accelerator(monkeypatch):
+@pytest.fixture
+def machine(monkeypatch):
+    """``machine(cuda=..., mps=..., gpus=...)``: pretend this machine has those devices."""
     monkeypatch.delenv("COURSE_DEVICE", raising=False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert device.get_device().type == "cuda"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    assert device.get_device().type == "mps"
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+    def pretend(cuda=False, mps=False, gpus=1):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus if cuda else 0)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    return pretend
+
+
+def test_get_device_prefers_cuda_then_mps_then_the_cpu(machine):
+    machine(cuda=True, mps=True)
+    assert device.get_device() == torch.device("cuda")
+    machine(cuda=False, mps=True)
+    assert device.get_device() == torch.device("mps")
+    machine(cuda=False, mps=False)
     assert device.get_device() == torch.device("cpu")
 
 
-def test_get_device_can_be_forced(monkeypatch):
-    monkeypatch.setenv("COURSE_DEVICE", "cpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert device.get_device() == torch.device("cpu")
-    assert device.get_device("meta") == torch.device("meta")
+def test_get_device_can_be_forced(machine, monkeypatch):
+    machine(cuda=True, mps=True, gpus=2)
+    for value, expected in [("cpu", "cpu"), (" CPU\n", "cpu"), ("mps", "mps"), ("Cuda:1", "cuda:1")]:
+        monkeypatch.setenv("COURSE_DEVICE", value)
+        assert device.get_device() == torch.device(expected), value
+    monkeypatch.setenv("COURSE_DEVICE", "   ")  # blank: the best one
+    assert device.get_device() == torch.device("cuda")
+    assert device.get_device("cpu") == torch.device("cpu")  # an argument wins over COURSE_DEVICE
+    assert device.get_device(torch.device("mps")) == torch.device("mps")
+
+
+@pytest.mark.parametrize("value", ["tpu", "gpu", "cuda:x", "cpu:0", "meta", "cuda:"])
+def test_an_unknown_device_is_a_clear_error(machine, monkeypatch, value):
+    machine(cuda=False, mps=False)
+    monkeypatch.setenv("COURSE_DEVICE", value)
+    with pytest.raises(ValueError) as error:
+        device.get_device()
+    message = str(error.value)
+    assert message.startswith(f"COURSE_DEVICE={value!r} is not a device the course knows")
+    assert "use cpu, cuda (or cuda:N) or mps" in message and message.endswith("This machine has: cpu.")
+    with pytest.raises(ValueError, match=rf"^get_device\({value!r}\) is not a device"):
+        device.get_device(value)
+
+
+@pytest.mark.parametrize("value, has", [("cuda", "mps, cpu"), ("mps", "cpu"), ("cuda:2", "cuda (cuda:0 to cuda:1), cpu")])
+def test_an_unavailable_device_is_one_line_naming_what_the_machine_has(machine, monkeypatch, value, has):
+    machine(cuda=value == "cuda:2", mps=value == "cuda", gpus=2)
+    monkeypatch.setenv("COURSE_DEVICE", value)
+    with pytest.raises(ValueError) as error:
+        device.get_device()
+    assert str(error.value) == (f"COURSE_DEVICE={value!r} asks for a device this machine does not have. "
+                                f"This machine has: {has}: pick one of those, or unset it for the best one.")
+
+
+def test_setup_refuses_an_unavailable_device_before_reporting_it(machine, monkeypatch, capsys):
+    machine(cuda=False)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="COURSE_DEVICE='cuda'"):
+        device.setup()
+    assert "device:" not in capsys.readouterr().out
 
 
 def _draw():

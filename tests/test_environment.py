@@ -1,7 +1,10 @@
 """The project's set-up files agree with each other."""
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +52,9 @@ def test_readme_commands_are_the_ones_ci_and_the_script_use():
     readme = (ROOT / "README.md").read_text()
     assert "bash course.sh lab" in readme and "bash course.sh test" in readme
     ci = (ROOT / ".ci" / "run").read_text()
-    assert ci.strip().splitlines()[-1] == "bash course.sh test"
+    assert ci.strip().splitlines()[-2:] == ["bash course.sh test", "bash course.sh floor"]
     course = (ROOT / "course.sh").read_text()
-    assert "    lab)" in course and "    test)" in course
+    assert "    lab)" in course and "    test)" in course and "    floor)" in course
 
 
 def test_readme_links_every_notebook_with_a_colab_badge():
@@ -59,3 +62,45 @@ def test_readme_links_every_notebook_with_a_colab_badge():
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert f"notebooks/{nb.name}" in readme
         assert f"colab.research.google.com/github/open-pytorch-course/pytorch-course/blob/main/notebooks/{nb.name}" in readme
+
+
+def test_the_version_floor_is_the_same_in_pyproject_requirements_floor_and_readme():
+    floor = _requirements(ROOT / "requirements-floor.txt")
+    assert set(floor) == {"torch", "torchvision"}
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    readme = (ROOT / "README.md").read_text()
+    pinned = _requirements(ROOT / "requirements.txt")
+    for name, spec in floor.items():
+        oldest = spec.removeprefix("==")
+        assert spec == f"=={oldest}"
+        assert f'"{name}>={oldest.removesuffix(".0")}"' in pyproject, f"pyproject.toml must declare {name}>={oldest}"
+        assert f"{name} {oldest}" in readme, f"the README must name the floor, {name} {oldest}"
+        assert _version(pinned[name].removeprefix("==")) >= _version(oldest)
+
+
+def _version(text):
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_floor_check_names_the_first_raising_cell_and_allows_tagged_ones(tmp_path):
+    broken = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# a lesson"),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("\ny = x / 0  # the pitfall, unguarded"),
+        nbformat.v4.new_code_cell("print(y)"),
+    ])
+    fine = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("raise KeyError('shown on purpose')", metadata={"tags": ["raises-exception"]}),
+        nbformat.v4.new_code_cell("print('done')"),
+    ])
+    nbformat.write(broken, tmp_path / "broken.ipynb")
+    nbformat.write(fine, tmp_path / "fine.ipynb")
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "floor_check.py"),
+                          str(tmp_path / "fine.ipynb"), str(tmp_path / "broken.ipynb")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "fine.ipynb: OK" in run.stdout
+    assert "broken.ipynb: FAILED" in run.stdout
+    assert "Cell 2: y = x / 0  # the pitfall, unguarded" in run.stdout
+    assert "ZeroDivisionError: division by zero" in run.stdout
+    assert run.stdout.strip().splitlines()[-1] == "notebooks: 1 passed, 1 failed"

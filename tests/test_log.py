@@ -2,18 +2,23 @@
 
 Tests against a real visdom server (and one that dies mid-run) are in test_visdom_server.py.
 """
+import contextlib
+import errno
 import http.server
+import os
+import shutil
 import socket
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from helpers import data, log, train
+from helpers import config, data, log, train
 
 EPOCHS = {
     1: {"epoch": 1, "train_loss": 1.5, "train_acc": 0.40, "lr": 0.1, "val_loss": 1.7, "val_acc": 0.35},
@@ -75,45 +80,212 @@ def test_tensorboard_logger_is_a_fit_callback(tmp_path):
     assert "epoch" not in scalars
 
 
-def test_visdom_logger_without_server_warns_once_fast_then_does_nothing():
-    port = _closed_port()
-    start = time.perf_counter()
+# ------------------------------------------------------------- TensorBoard never kills training
+def _fit_with(callbacks, epochs=3):
+    torch.manual_seed(0)
+    x = torch.randn(32, 5)
+    model = nn.Linear(5, 3)
+    return train.fit(model, data.DeviceLoader(x, x[:, :3].argmax(1), batch_size=16),
+                     torch.optim.SGD(model.parameters(), lr=0.1), epochs=epochs, callbacks=callbacks,
+                     progress=False)
+
+
+@pytest.fixture
+def thread_errors(monkeypatch):
+    """Exceptions raised in background threads (a writer thread's traceback, say)."""
+    caught = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: caught.append(args.exc_value))
+    return caught
+
+
+def _dashboard_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, log.DashboardWarning)]
+
+
+def test_tensorboard_logger_survives_its_folder_removed_mid_run(tmp_path, thread_errors):
+    log_dir = tmp_path / "runs" / "mlp"
+    tb = log.TensorBoardLogger(log_dir)
+
+    def remove_after_first_epoch(epoch, metrics):
+        if epoch == 1:
+            shutil.rmtree(log_dir)  # a learner cleaning runs/ while training goes on
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        logger = log.VisdomLogger(env="nobody", port=port)
-        built = time.perf_counter() - start
-        for epoch, metrics in EPOCHS.items():
-            logger(epoch, metrics)
-        for step in range(200):
-            logger.log_scalar("grad_norm", 1.0, step)
-        logger.close()
-    total = time.perf_counter() - start
-    assert built < 2.0, f"VisdomLogger took {built:.2f}s to notice there is no server"
-    assert total - built < 0.5, f"calls on a disabled logger took {total - built:.2f}s"
-    ours = [w for w in caught if issubclass(w.category, log.DashboardWarning)]
+        history = _fit_with([tb, remove_after_first_epoch], epochs=3)
+        tb.log_scalar("grad_norm", 1.0, 10)
+        tb.close()
+    assert history.epochs == 3
+    messages = _dashboard_warnings(caught)
+    assert len(messages) == 1 and [str(w.message) for w in caught] == messages
+    assert messages[0].startswith(f"TensorBoard cannot write to {log_dir} (FileNotFoundError")
+    assert "training goes on" in messages[0] and "\n" not in messages[0]
+    assert not tb.enabled and not log_dir.exists()  # not silently re-created
+    time.sleep(0.1)  # give any writer thread the time to fail
+    assert thread_errors == []
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "is_a_file"])
+def test_tensorboard_logger_on_a_folder_it_cannot_make_warns_once_then_does_nothing(tmp_path, where):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    log_dir = a_file / "runs" if where == "under_a_file" else a_file
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tb = log.TensorBoardLogger(log_dir)
+        history = _fit_with([tb], epochs=2)
+        tb.close()
+    assert history.epochs == 2
+    messages = _dashboard_warnings(caught)
+    assert len(messages) == 1 and f"TensorBoard cannot write to {log_dir} (" in messages[0]
+    assert not tb.enabled and a_file.read_text() == "not a folder"
+
+
+def test_tensorboard_logger_on_a_full_or_forbidden_disk_warns_once(tmp_path, monkeypatch):
+    """Root may write anywhere, so a chmod cannot make a folder unwritable for the tests: the
+    write itself is made to fail, as it does on a full disk or without permission."""
+    tb = log.TensorBoardLogger(tmp_path / "run")
+    tb(1, EPOCHS[1])
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(log, "open", full_disk, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tb(2, EPOCHS[2])
+        tb(3, EPOCHS[3])
+        tb.close()
+    assert _dashboard_warnings(caught) == [
+        f"TensorBoard cannot write to {tmp_path / 'run'} (OSError: No space left on device). TensorBoard "
+        "logging is off for this logger; training goes on. To log, create the logger again with a folder "
+        "you can write to."]
+    monkeypatch.undo()
+    assert [s for s, _ in _scalars(tmp_path / "run")["loss/train"]] == [1]  # what was written stays
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write to any folder")
+def test_tensorboard_logger_in_a_read_only_folder_warns_once(tmp_path):
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.warns(log.DashboardWarning, match="PermissionError"):
+            tb = log.TensorBoardLogger(tmp_path / "run")
+        tb(1, EPOCHS[1])
+        assert not tb.enabled
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_tensorboard_logger_defaults_to_the_courses_runs_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    with log.TensorBoardLogger() as tb:
+        tb(1, EPOCHS[1])
+    run = Path(tb.log_dir)
+    assert run.parent == tmp_path / "runs" and _scalars(run)["loss/train"] == [(1, 1.5)]
+
+
+def test_tensorboard_logger_flushes_log_scalar_every_flush_secs(tmp_path):
+    tb = log.TensorBoardLogger(tmp_path, flush_secs=3600)
+    tb.log_scalar("grad_norm", 1.0, 1)
+    assert "grad_norm" not in _scalars(tmp_path)  # kept for the next flush
+    tb.flush_secs = 0
+    tb.log_scalar("grad_norm", 2.0, 2)
+    assert _scalars(tmp_path)["grad_norm"] == [(1, 1.0), (2, 2.0)]
+    tb.close()
+
+
+# --------------------------------------------------------------- visdom without a server
+@pytest.fixture
+def connections(monkeypatch):
+    """Record the timeout of every TCP connection the code under test opens."""
+    opened = []
+    original = socket.create_connection
+
+    def create_connection(address, timeout=None, *args, **kwargs):
+        opened.append(timeout)
+        return original(address, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    return opened
+
+
+def test_visdom_logger_without_server_warns_once_then_does_nothing(run_within, connections):
+    port = _closed_port()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # A generous ceiling that only catches a hang: the probe's own bound is 1 s.
+        logger = run_within(30, lambda: log.VisdomLogger(env="nobody", port=port))
+        probes = len(connections)
+
+        def log_a_run():
+            for epoch, metrics in EPOCHS.items():
+                logger(epoch, metrics)
+            for step in range(200):
+                logger.log_scalar("grad_norm", 1.0, step)
+            logger.close()
+        run_within(30, log_a_run)
+    assert probes == 1 and connections == [1.0]  # one probe, bounded; then not a single connection
+    ours = _dashboard_warnings(caught)
     assert len(ours) == 1, [str(w.message) for w in caught]
-    assert [w for w in caught if w not in ours] == []  # and nothing else (visdom's own noise)
-    message = str(ours[0].message)
-    assert "bash course.sh visdom" in message and f":{port}" in message
+    assert len(caught) == 1  # and nothing else (visdom's own noise)
+    assert "bash course.sh visdom" in ours[0] and f":{port}" in ours[0]
     assert not logger.enabled
 
 
-def test_visdom_logger_gives_up_on_a_server_that_accepts_but_never_answers(run_within):
-    # A socket that listens but never accepts: the kernel completes the TCP handshake, then
-    # nothing. visdom's own client would wait forever here; the logger's timeout must not.
-    with socket.socket() as stalled:
-        stalled.bind(("127.0.0.1", 0))
-        stalled.listen(8)
-        start = time.perf_counter()
+@contextlib.contextmanager
+def _stalled_server(accept: bool):
+    """A TCP server on 127.0.0.1 that never answers: it only listens (the kernel completes the
+    handshake) or also accepts each connection, then holds it open in silence."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held, stop = [], threading.Event()
+
+    def accept_and_hold():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_and_hold, daemon=True)
+    if accept:
+        thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        if accept:
+            thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("accept", [False, True], ids=["listens", "accepts"])
+def test_visdom_logger_gives_up_on_a_server_that_never_answers(run_within, accept, monkeypatch):
+    # visdom's own client would wait forever here; the logger's timeout must not. Each request
+    # gives up after `timeout` seconds (1 s here), which the ceilings below leave room for.
+    import requests
+
+    timeouts = []
+    original_post = requests.Session.post
+
+    def post(self, url, *args, **kwargs):
+        timeouts.append(kwargs.get("timeout"))
+        return original_post(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "post", post)
+    with _stalled_server(accept) as port:
         with pytest.warns(log.DashboardWarning, match="course.sh visdom") as caught:
-            logger = run_within(10, lambda: log.VisdomLogger(port=stalled.getsockname()[1], timeout=1.0))
-        assert time.perf_counter() - start < 2.5
+            logger = run_within(30, lambda: log.VisdomLogger(port=port, timeout=1.0))
         assert len(caught) == 1 and "Timeout" in str(caught[0].message)
+        assert timeouts and set(timeouts) == {1.0}  # every request bounded by the logger's timeout
         assert not logger.enabled
+        asked = len(timeouts)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            run_within(10, lambda: logger(1, EPOCHS[1]))  # a no-op: no second warning, no wait
-        assert time.perf_counter() - start < 2.5
+            run_within(30, lambda: logger(1, EPOCHS[1]))  # a no-op: no second warning, no request
+        assert len(timeouts) == asked
 
 
 def test_visdom_logger_gives_up_on_a_server_that_is_not_visdom():
@@ -127,3 +299,9 @@ def test_visdom_logger_gives_up_on_a_server_that_is_not_visdom():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_visdom_logger_logs_to_the_courses_environment_by_default():
+    with pytest.warns(log.DashboardWarning):
+        logger = log.VisdomLogger(port=_closed_port())
+    assert logger.env == "pytorch-course" == config.VISDOM_ENV

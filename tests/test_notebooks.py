@@ -1,5 +1,6 @@
 """Every lesson keeps the course's fixed shape (nbval, in the same run, executes them)."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,115 @@ def test_lesson_shape(path):
     for c in code:
         for out in c.get("outputs", []):
             assert out["output_type"] != "error", "a committed cell raised: use helpers.check.expect_error"
+
+
+# ------------------------------------------------------------------------------ exercises
+EXERCISE_HEADING = re.compile(r"^\*\*Exercise (\d+)\b", re.MULTILINE)
+
+
+def _source(cell) -> str:
+    return "".join(cell["source"])
+
+
+def _text(cell) -> str:
+    """Everything a code cell printed or displayed as text, in its committed outputs."""
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append("".join(out.get("text", "")))
+        parts.append("".join(out.get("data", {}).get("text/plain", "")))
+        if out["output_type"] == "error":
+            parts.append(f"{out['ename']}: {out['evalue']}")
+    return "".join(parts)
+
+
+def exercises(nb) -> dict[int, list]:
+    """Exercise number -> the cells from its heading up to the next exercise or section."""
+    found, current = {}, None
+    for cell in nb["cells"]:
+        src = _source(cell)
+        heading = EXERCISE_HEADING.search(src) if cell["cell_type"] == "markdown" else None
+        if heading:
+            current = found.setdefault(int(heading.group(1)), [])
+        elif cell["cell_type"] == "markdown" and src.lstrip().startswith("## "):
+            current = None
+        if current is not None:
+            current.append(cell)
+    return found
+
+
+def is_solution(cell) -> bool:
+    return "solution" in cell["metadata"].get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_every_exercise_starts_unanswered_and_has_a_hidden_solution_that_passes(path):
+    """The placeholder path says "not answered yet", the folded solution prints ✓.
+
+    nbval (same run) re-executes every notebook and compares these committed outputs, so
+    both paths are tested for real.
+    """
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    found = exercises(nb)
+    assert found and sorted(found) == list(range(1, len(found) + 1)), f"exercises numbered 1..n: {sorted(found)}"
+    for number, cells in found.items():
+        where = f"{path.stem} Exercise {number}"
+        code = [c for c in cells if c["cell_type"] == "code"]
+        words = [c for c in cells if c["cell_type"] == "markdown" and "<details>" in _source(c)]
+        answer = [c for c in cells if c["cell_type"] == "markdown" and "Your answer" in _source(c)]
+        assert code or words, f"{where}: neither a code exercise nor a question with a model answer"
+        assert len(words) == len(answer), f"{where}: each written question needs a 'Your answer' cell"
+        if not code:
+            continue
+        checks = [c for c in code if "@exercise(" in _source(c)]
+        solutions = [c for c in code if is_solution(c)]
+        assert checks, f"{where}: no checking cell (a function decorated with @exercise)"
+        assert solutions, f"{where}: no solution cell (tagged 'solution')"
+        first_check = code.index(checks[0])
+        placeholders = [c for c in code[:first_check] if "..." in _source(c)]
+        assert placeholders, f"{where}: the learner's cell needs a `...` placeholder"
+        assert not any(is_solution(c) for c in code[:first_check]), f"{where}: a solution before its check"
+        for c in checks + solutions:
+            assert all(o["output_type"] != "execute_result" for o in c.get("outputs", [])), \
+                f"{where}: a check shows an Out: value (end the cell with the call, which returns None)"
+        for c in checks:
+            out = _text(c)
+            assert "not answered yet" in out and "✓" not in out, f"{where}: the check, run on the placeholder, must say 'not answered yet':\n{out}"
+        names = [re.search(r"@exercise\([^)]*\)\s*def (\w+)", _source(c)).group(1) for c in checks]
+        for c in solutions:
+            meta = c["metadata"]
+            assert meta.get("jupyter", {}).get("source_hidden") is True, f"{where}: hide the solution (JupyterLab)"
+            assert meta.get("cellView") == "form" and _source(c).startswith("#@title"), f"{where}: hide the solution (Colab)"
+            out = _text(c)
+            assert "✓" in out and "not answered" not in out and "Error" not in out, f"{where}: the solution must pass:\n{out}"
+        called = " ".join(_source(c) for c in solutions)
+        for name in names:
+            assert f"{name}(" in called, f"{where}: the solution must call {name}(...) again"
+
+
+# ----------------------------------------------------------------- outputs that are portable
+SCI = re.compile(r"(?<![\w.])[-+]?\d(?:\.\d+)?e-(\d+)\b")
+LONG_DECIMAL = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?![\w.])")
+
+
+def _significant(number: str) -> int:
+    digits = number.lstrip("+-").replace(".", "").lstrip("0")
+    return len(digits)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_compared_outputs_hold_no_floating_point_noise(path):
+    """A value at 1e-12 or printed to 17 digits differs between CPUs, BLAS builds and GPUs,
+    so nbval would fail elsewhere. Print what the mathematics guarantees instead. A cell whose
+    tiny or long numbers are exact (an IEEE fact, a printed magnitude) says why in a comment
+    ``# PORTABLE_OUTPUT: <reason>``."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    noisy = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code" or re.search(r"NBVAL_IGNORE_OUTPUT|PORTABLE_OUTPUT: \S", _source(cell)):
+            continue
+        text = _text(cell)
+        tiny = [m.group(0) for m in SCI.finditer(text) if int(m.group(1)) > 9]
+        long = [m.group(0) for m in LONG_DECIMAL.finditer(text) if _significant(m.group(0)) > 8]
+        if tiny or long:
+            noisy.append(f"cell {i}: {(tiny + long)[:3]}")
+    assert not noisy, "outputs that nbval compares hold floating-point noise:\n" + "\n".join(noisy)

@@ -46,23 +46,63 @@ def test_surface_draws_trajectories_on_both_views():
     assert ax2.lines[-1].get_xdata()[0] == 0.0  # the end point is marked
 
 
+def test_live_curves_redraws_in_place_after_every_epoch(monkeypatch):
+    import IPython.display
+
+    shown = []  # (what, epochs drawn in the loss panel) per display call
+
+    class Handle:
+        def update(self, fig):
+            shown.append(("update", list(fig.axes[0].lines[0].get_xdata())))
+
+    def display(fig, display_id=False):
+        assert display_id is True  # an updatable output, not a new figure per epoch
+        shown.append(("display", list(fig.axes[0].lines[0].get_xdata())))
+        return Handle()
+
+    monkeypatch.setattr(plot, "_in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", display)
+    curves = plot.LiveCurves()
+    for epoch in (1, 2, 3):
+        curves(epoch, {"epoch": epoch, "train_loss": 1.0 / epoch})
+    assert shown == [("display", [1]), ("update", [1, 2]), ("update", [1, 2, 3])]
+    assert plt.get_fignums() == []  # each figure closed once shown
+
+
+def _pixels(ax) -> np.ndarray:
+    return np.asarray(ax.images[0].get_array())
+
+
 def test_show_images_accepts_common_layouts_and_rejects_others():
-    fig = plot.show_images(torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8), labels=[0, 1, 2, 3, 4],
-                           ncols=3, class_names=list("abcde"))
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    fig = plot.show_images(images, labels=torch.tensor([4, 3, 2, 1, 0]), ncols=3, class_names=list("abcde"))
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == list("abcde") and len(fig.axes) == 6
-    fig = plot.show_images(torch.randn(2, 3, 8, 8), mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))
+    assert titles == list("edcba") and len(fig.axes) == 6
+    assert np.allclose(_pixels(fig.axes[1]), images[1].numpy() / 255)  # in order, scaled to [0, 1]
+    assert len(fig.axes[5].images) == 0 and not fig.axes[5].axison
+    normalised = (torch.rand(2, 3, 8, 8) - 0.5) / 0.2
+    fig = plot.show_images(normalised, mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))
     assert len(fig.axes) == 8
+    # Un-normalised (x * std + mean), channels last for imshow.
+    assert np.allclose(_pixels(fig.axes[1]), (normalised[1] * 0.2 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy(),
+                       atol=1e-6)
     with pytest.raises(ValueError, match=r"got shape \(2, 2, 8, 8\)"):
         plot.show_images(torch.zeros(2, 2, 8, 8))
 
 
 def test_confusion_matrix_counts_pairs():
-    cm = plot.confusion_matrix(torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([0, 1, 1, 2, 0, 2]), 3)
-    assert torch.equal(cm, torch.tensor([[1, 1, 0], [0, 1, 0], [1, 0, 2]]))
-    assert int(cm.sum()) == 6 and int(cm.trace()) == 4
+    targets = torch.tensor([0, 0, 0, 1, 2, 2, 2, 2, 1])
+    predictions = torch.tensor([0, 1, 1, 1, 2, 0, 2, 2, 0])
+    cm = plot.confusion_matrix(targets, predictions, 3)
+    # Rows are the true classes, columns the predictions: no row has its column's sum.
+    assert torch.equal(cm, torch.tensor([[1, 2, 0], [1, 1, 0], [1, 0, 3]]))
     fig = plot.plot_confusion_matrix(cm, class_names=["a", "b", "c"], normalize=True)
-    assert [t.get_text() for t in fig.axes[0].texts][:3] == ["0.50", "0.50", "0.00"]
+    written = [float(t.get_text()) for t in fig.axes[0].texts]
+    rates = cm.double() / cm.sum(1, keepdim=True)  # each row: where that true class went
+    assert written == pytest.approx(rates.flatten().tolist(), abs=0.005)
+    counts = plot.plot_confusion_matrix(cm)
+    assert [t.get_text() for t in counts.axes[0].texts] == [str(int(v)) for v in cm.flatten()]
+    assert counts.axes[0].get_ylabel() == "true" and counts.axes[0].get_xlabel() == "predicted"
 
 
 def test_confusion_matrix_rejects_bad_input():
@@ -70,3 +110,47 @@ def test_confusion_matrix_rejects_bad_input():
         plot.confusion_matrix([0, 1, 2], [0, 1], 3)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         plot.confusion_matrix([0, 1, 3], [0, 1, 2], 3)
+
+
+def test_show_filters_draws_each_filter_stretched_on_its_own():
+    weight = torch.zeros(3, 1, 2, 3)
+    weight[0, 0] = torch.tensor([[0., 1, 2], [3, 4, 5]])  # non-square, asymmetric: catches transposes
+    weight[1, 0] = -10 * weight[0, 0]                     # another scale and sign
+    fig = plot.show_filters(torch.nn.Conv2d(1, 3, (2, 3)).requires_grad_(False).weight.copy_(weight), ncols=2)
+    drawn = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(drawn) == 3
+    assert np.allclose(drawn[0], [[0, .2, .4], [.6, .8, 1]])
+    assert np.allclose(drawn[1], [[1, .8, .6], [.4, .2, 0]])
+    assert np.allclose(drawn[2], 0.5)  # a constant filter is mid-grey, not a division by zero
+    colour = plot.show_filters(torch.randn(4, 3, 5, 5))
+    assert colour.axes[0].images[0].get_array().shape == (5, 5, 3)
+    with pytest.raises(ValueError, match=r"weight\[:, c:c\+1\]"):
+        plot.show_filters(torch.randn(4, 16, 3, 3))
+
+
+def test_feature_maps_hooks_named_layers_and_restores_the_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.ReLU())
+    model.train()
+    x = torch.randn(4, 1, 6, 6)
+    maps = plot.feature_maps(model, x, ["2", "0"])
+    assert list(maps) == ["2", "0"]
+    assert torch.equal(maps["0"], model[0](x).detach())
+    model.eval()
+    assert torch.allclose(maps["2"], model(x).detach())  # taken in eval mode (BN's running statistics)
+    model.train()
+    plot.feature_maps(model, x, ["1"])
+    assert model.training and not model[1]._forward_hooks  # mode restored, hooks removed
+    with pytest.raises(ValueError, match="no submodule named"):
+        plot.feature_maps(model, x, ["conv1"])
+
+
+def test_show_feature_maps_one_row_per_layer():
+    a = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2)
+    fig = plot.show_feature_maps({"a": a, "b": torch.ones(1, 1, 4, 4)}, max_channels=2)
+    rows = np.array(fig.axes).reshape(2, 2)
+    assert np.allclose(rows[0][1].images[0].get_array(), [[0, 1 / 3], [2 / 3, 1]])  # image 0, channel 1
+    assert "a" in rows[0][0].get_ylabel() and "(3, 2, 2)" in rows[0][0].get_ylabel()
+    assert not rows[1][1].images  # layer b has one channel: its second panel stays empty
+    with pytest.raises(ValueError, match=r"\[b, c, h, w\]"):
+        plot.show_feature_maps({"flat": torch.zeros(2, 10)})

@@ -1,3 +1,8 @@
+import enum
+import math
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,16 +27,62 @@ def test_split_name_groups_splits_of_one_metric():
     assert train.split_name("train") == ("train", "train")
 
 
-def test_fit_trains_a_real_mnist_mlp_to_90_percent(mirror):
+def test_fit_trains_a_real_mnist_mlp_to_93_percent(mirror):
+    """93 % after 3 epochs on 10 000 images (this run: 94.5 %). The same MLP without activations,
+    a linear model, stays at 89-90 %: the bar needs working hidden layers, backprop and steps."""
     torch.manual_seed(0)
     train_loader, test_loader = data.device_loaders("MNIST", "cpu", batch_size=128, limit=10_000)
     model = models.MLP(784, [128], 10)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     history = train.fit(model, train_loader, optimizer, epochs=3, val_loader=test_loader, progress=False)
     assert history["epoch"] == [1, 2, 3]
     assert history["train_loss"][-1] < history["train_loss"][0]
-    assert history["val_acc"][-1] >= 0.90
-    assert train.evaluate(model, test_loader)["acc"] == pytest.approx(history["val_acc"][-1])
+    assert history["val_acc"][-1] >= 0.93
+    # The reported accuracy, computed again by hand, without fit's or evaluate's code.
+    model.eval()
+    with torch.no_grad():
+        x = data.normalize(test_loader.images, *data.STATS["MNIST"])
+        by_hand = (model(x).argmax(1) == test_loader.labels).double().mean().item()
+    assert history["val_acc"][-1] == pytest.approx(by_hand)
+
+
+class _Recorder(nn.Module):
+    """A linear classifier with dropout that records, at every forward pass, its mode, whether
+    autograd is recording, and its input's dtype and memory format."""
+
+    def __init__(self, features=5, classes=3):
+        super().__init__()
+        self.linear = nn.Linear(features, classes)
+        self.dropout = nn.Dropout(0.5)
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append({"training": self.training, "grad": torch.is_grad_enabled(), "dtype": x.dtype})
+        return self.dropout(self.linear(x.flatten(1)))
+
+
+def test_fit_trains_in_train_mode_and_validates_in_eval_mode_without_autograd():
+    model = _Recorder()
+    model.eval()  # left in eval mode by an earlier evaluation: fit must switch it back
+    train.fit(model, _toy(n=64), torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+              val_loader=_toy(n=32), progress=False)
+    training = [c for c in model.calls if c["grad"]]
+    validating = [c for c in model.calls if not c["grad"]]
+    assert len(training) == 2 * 4 and len(validating) == 2 * 2
+    assert all(c["training"] for c in training)
+    assert not any(c["training"] for c in validating)
+    assert model.training  # back in train mode after each validation
+
+
+def test_evaluate_and_predict_run_in_eval_mode_without_autograd():
+    for run in (lambda m: train.evaluate(m, _toy(n=32)), lambda m: train.predict(m, _toy(n=32))):
+        model = _Recorder()
+        run(model)
+        assert [(c["training"], c["grad"]) for c in model.calls] == [(False, False)] * 2
+        assert model.training  # the mode it was in before
+        model.eval()
+        run(model)
+        assert not model.training  # still the mode it was in before
 
 
 def test_evaluate_matches_a_hand_computation():
@@ -59,19 +110,52 @@ def test_evaluate_runs_in_eval_mode_and_restores_training_mode():
     assert result["loss"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_predict_returns_every_prediction_in_order():
+def test_predict_returns_every_prediction_in_order(monkeypatch):
     model = nn.Sequential(nn.Linear(5, 3), nn.Dropout(0.9))
     loader = _toy(n=50)
     loader.shuffle = False
+    copies = []
+    original_cpu = torch.Tensor.cpu
+
+    def cpu(self, *args, **kwargs):
+        copies.append(tuple(self.shape))
+        return original_cpu(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "cpu", cpu)
     preds, targets = train.predict(model, loader)
+    # The results come to the host in one copy each, at the end (not one per batch, not never).
+    assert copies == [(50,), (50,)]
+    monkeypatch.undo()
     model.eval()
     with torch.no_grad():
         expected = model[0](loader.images).argmax(1)
     assert torch.equal(preds, expected) and torch.equal(targets, loader.labels)
-    assert preds.device.type == "cpu"
     model.train()
     train.predict(model, loader)
     assert model.training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_predict_brings_results_from_the_gpu_to_the_cpu():
+    x = torch.randn(40, 5)
+    loader = data.DeviceLoader(x, x[:, :3].argmax(1), batch_size=16, device="cuda")
+    model = nn.Linear(5, 3).cuda()
+    preds, targets = train.predict(model, loader)
+    assert preds.device.type == targets.device.type == "cpu"
+    assert torch.equal(preds, model(x.cuda()).argmax(1).cpu()) and torch.equal(targets, x[:, :3].argmax(1))
+
+
+def test_a_model_without_parameters_needs_a_device():
+    flatten_only = nn.Flatten()
+    loader = data.DeviceLoader(torch.randn(8, 3), torch.randint(0, 3, (8,)), batch_size=4)
+    for run in (lambda **kw: train.evaluate(flatten_only, loader, **kw),
+                lambda **kw: train.predict(flatten_only, loader, **kw),
+                lambda **kw: train.fit(flatten_only, loader, torch.optim.SGD([torch.zeros(1)]),
+                                       progress=False, **kw)):
+        with pytest.raises(ValueError, match=r"\(Flatten\) has no parameters or buffers.*pass device="):
+            run()
+    assert set(train.evaluate(flatten_only, loader, device="cpu")) == {"loss", "acc"}
+    assert train.predict(flatten_only, loader, device="cpu")[0].shape == (8,)
 
 
 def test_fit_calls_callbacks_steps_the_scheduler_and_continues_history():
@@ -86,6 +170,26 @@ def test_fit_calls_callbacks_steps_the_scheduler_and_continues_history():
     assert calls[1][1]["train_loss"] == history["train_loss"][1]
     history = train.fit(model, _toy(), optimizer, epochs=1, history=history, progress=False)
     assert history["epoch"] == [1, 2, 3]
+
+
+def test_fit_takes_the_same_steps_as_a_hand_written_loop():
+    """fit is lesson 03's loop: forward, loss, zero_grad, backward, step, batch after batch."""
+    x = torch.randn(48, 5, generator=torch.Generator().manual_seed(1))
+    y = x[:, :3].argmax(1)
+    torch.manual_seed(0)
+    model, by_hand = nn.Linear(5, 3), nn.Linear(5, 3)
+    by_hand.load_state_dict(model.state_dict())
+    train.fit(model, data.DeviceLoader(x, y, batch_size=16), torch.optim.SGD(model.parameters(), lr=0.1,
+              momentum=0.9), epochs=2, progress=False)
+    optimizer = torch.optim.SGD(by_hand.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):
+        for start in range(0, 48, 16):
+            loss = F.cross_entropy(by_hand(x[start:start + 16]), y[start:start + 16])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    assert torch.allclose(model.weight, by_hand.weight, atol=1e-6)
+    assert torch.allclose(model.bias, by_hand.bias, atol=1e-6)
 
 
 def test_fit_really_updates_the_parameters():
@@ -126,13 +230,49 @@ def test_fit_rejects_outputs_that_do_not_match_the_targets():
         train.evaluate(nn.Linear(5, 3), loader)
 
 
-def test_fit_warns_when_training_diverges():
+def test_fit_warns_when_training_diverges_and_stops_once_the_weights_are_lost():
+    torch.manual_seed(0)
     model = nn.Linear(5, 1)
     loader = data.DeviceLoader(torch.randn(64, 5) * 100, torch.randn(64, 1) * 100, batch_size=16)
-    with pytest.warns(RuntimeWarning, match="diverged"):
+    with pytest.warns(RuntimeWarning) as caught:
         history = train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=10.0), loss_fn=F.mse_loss,
-                            epochs=3, progress=False)
+                            epochs=6, val_loader=loader, progress=False)
     assert "train_acc" not in history
+    message = str(caught[-1].message)
+    assert "diverged; lower the learning rate" in message and "inputs" not in message
+    assert "weights are no longer finite" in message and "fit stops" in message
+    assert history.epochs < 6  # stopped after the epoch that lost the weights
+    assert not torch.isfinite(model.weight).all()
+    assert math.isnan(history["val_loss"][-1])  # not a score of NaN weights
+
+
+def test_fit_blames_the_data_when_the_inputs_hold_nan():
+    torch.manual_seed(0)
+    x = torch.randn(64, 5)
+    y = x[:, :3].argmax(1)
+    broken = x.clone()
+    broken[20, 1] = float("nan")  # one bad pixel, in the second of four batches
+    model = nn.Linear(5, 3)
+    with pytest.warns(RuntimeWarning) as caught:
+        history = train.fit(model, data.DeviceLoader(broken, y, batch_size=16), torch.optim.SGD(
+            model.parameters(), lr=0.01), epochs=3, val_loader=data.DeviceLoader(x, y, batch_size=16),
+            progress=False)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "1 of the 4 batches have NaN or inf in their inputs" in message
+    assert "a lower learning rate will not help" in message and "lower the learning rate;" not in message
+    # All-NaN weights "predict" class 0 for every image: that accuracy is not reported as a score.
+    assert history["epoch"] == [1] and math.isnan(history["val_acc"][0]) and math.isnan(history["val_loss"][0])
+    with pytest.warns(RuntimeWarning, match="evaluate: 1 of the 4 batches have NaN"):
+        train.evaluate(nn.Linear(5, 3), data.DeviceLoader(broken, y, batch_size=16))
+
+
+def test_fit_stays_quiet_when_all_is_finite(recwarn):
+    model = nn.Linear(5, 3)
+    history = train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+                        val_loader=_toy(), progress=False)
+    assert history.epochs == 2 and all(math.isfinite(v) for v in history["val_acc"])
+    assert [str(w.message) for w in recwarn] == []
 
 
 def test_empty_loader_is_an_error():
@@ -142,12 +282,21 @@ def test_empty_loader_is_an_error():
         train.fit(model, empty, torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
 
 
-def test_mixed_precision_and_channels_last_run_on_the_cpu():
+@pytest.mark.parametrize("amp, channels_last", [(False, False), (True, True)])
+def test_mixed_precision_and_channels_last_run_on_the_cpu(amp, channels_last):
     torch.manual_seed(0)
-    model = models.LeNet5(in_channels=1, image_size=28)
-    loader = data.DeviceLoader(torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,)), batch_size=16)
-    history = train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.01), amp=True,
-                        channels_last=True, val_loader=loader, progress=False)
+    model = models.LeNet5(in_channels=3, image_size=32)
+    seen = []  # what the first convolution receives and computes in, per batch
+    model.features[0].register_forward_hook(lambda module, inputs, out: seen.append(
+        (inputs[0].is_contiguous(memory_format=torch.channels_last) and not inputs[0].is_contiguous(),
+         out.dtype)))
+    loader = data.DeviceLoader(torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,)), batch_size=16)
+    history = train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.01), amp=amp,
+                        channels_last=channels_last, val_loader=loader, progress=False)
+    assert seen == [(channels_last, torch.bfloat16 if amp else torch.float32)] * 4  # 2 train + 2 val
+    assert model.features[0].weight.is_contiguous(
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    assert model.features[0].weight.dtype == torch.float32  # autocast keeps float32 weights
     assert torch.isfinite(torch.tensor(history["train_loss"])).all()
     assert 0 <= history["val_acc"][0] <= 1
 
@@ -206,6 +355,91 @@ def test_corrupt_missing_and_mismatched_checkpoints_are_clear_errors(tmp_path):
         train.load_checkpoint(tmp_path / "plain.pt", model)
 
 
+def test_a_checkpoint_that_does_not_fit_says_why_in_full(tmp_path):
+    path = train.save_checkpoint(tmp_path / "linear.pt", nn.Linear(3, 2))
+    with pytest.raises(train.CheckpointError) as error:
+        train.load_checkpoint(path, nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 4)))
+    message = str(error.value)
+    assert 'Missing key(s) in state_dict: "0.weight", "0.bias", "2.weight", "2.bias"' in message
+    assert 'Unexpected key(s) in state_dict: "weight", "bias"' in message
+    with pytest.raises(train.CheckpointError) as error:
+        train.load_checkpoint(path, nn.Linear(4, 2))
+    assert "size mismatch for weight" in str(error.value) and "torch.Size([2, 3])" in str(error.value)
+    assert "\x1b" not in str(error.value)
+
+
+def test_loading_is_all_or_nothing(tmp_path):
+    source = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2))
+    optimizer = torch.optim.Adam(source.parameters())
+    source(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    path = train.save_checkpoint(tmp_path / "both.pt", source, optimizer)
+
+    def unchanged(model, run):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with pytest.raises(train.CheckpointError) as error:
+            run()
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        return str(error.value)
+
+    # The model fits, the optimizer (over one layer only) does not: neither is loaded.
+    target = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2))
+    one_layer = torch.optim.Adam(target[0].parameters())
+    message = unchanged(target, lambda: train.load_checkpoint(path, target, one_layer))
+    assert "does not fit this optimizer" in message and "holds 4 parameters" in message
+    assert one_layer.state_dict()["state"] == {}
+    # Another kind of optimizer, or a file saved without one: refused before anything loads.
+    message = unchanged(target, lambda: train.load_checkpoint(path, target, torch.optim.SGD(target.parameters())))
+    assert "optimizer Adam, this one is SGD" in message
+    weights_only = train.save_checkpoint(tmp_path / "weights.pt", source)
+    message = unchanged(target, lambda: train.load_checkpoint(weights_only, target, one_layer))
+    assert "no optimizer state" in message
+    # A model with one key too many: torch copies what fits before complaining; it is undone.
+    bigger = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2), nn.Linear(2, 1))
+    message = unchanged(bigger, lambda: train.load_checkpoint(path, bigger))
+    assert 'Missing key(s) in state_dict: "2.weight", "2.bias"' in message
+    # And when everything fits, everything loads.
+    adam = torch.optim.Adam(target.parameters())
+    train.load_checkpoint(path, target, adam)
+    assert torch.equal(target[1].weight, source[1].weight)
+    assert torch.equal(adam.state_dict()["state"][3]["exp_avg"], optimizer.state_dict()["state"][3]["exp_avg"])
+
+
+class _Colour(enum.IntEnum):
+    RED = 1
+
+
+def test_save_checkpoint_turns_history_and_numpy_into_plain_values(tmp_path):
+    history = train.History()
+    history.append({"epoch": 1, "val_acc": np.float32(0.5)})
+    history.append({"epoch": 2, "val_acc": 0.75})
+    path = train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2), history=history, best=np.float64(0.75),
+                                 step=np.int64(7), nested={"scores": [np.float32(1.5)], "ok": np.bool_(True)})
+    extra = train.load_checkpoint(path, nn.Linear(2, 2))
+    assert extra == {"history": {"epoch": [1, 2], "val_acc": [0.5, 0.75]}, "best": 0.75, "step": 7,
+                     "nested": {"scores": [1.5], "ok": True}}
+    assert type(extra["history"]) is dict and type(extra["best"]) is float and type(extra["step"]) is int
+    assert train.History(extra["history"]).epochs == 2
+
+
+@pytest.mark.parametrize("value, culprit", [
+    (Path("runs"), "the extra 'bad' is of type PosixPath|WindowsPath"),
+    (np.zeros(3), "the extra 'bad' is of type ndarray"),
+    ({"inner": [1, object()]}, r"the extra 'bad'\['inner'\]\[1\] is of type object"),
+    ({1, 2}, "the extra 'bad' is of type set"),
+    (_Colour.RED, "could not read it back.*Unsupported global.*_Colour"),  # an int, but not for torch.load
+])
+def test_save_checkpoint_refuses_what_cannot_be_loaded(tmp_path, value, culprit):
+    model = nn.Linear(2, 2)
+    path = train.save_checkpoint(tmp_path / "m.pt", model, epoch=1)
+    with pytest.raises(train.CheckpointError, match=culprit):
+        train.save_checkpoint(path, model, epoch=2, bad=value)
+    assert train.load_checkpoint(path, model) == {"epoch": 1}  # the old checkpoint is kept
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+    with pytest.raises(train.CheckpointError, match="names model, optimizer, optimizer_class are taken"):
+        train.save_checkpoint(path, model, optimizer_class="SGD")
+
+
 class _Payload:
     """An object whose unpickling would run code: what a malicious checkpoint holds."""
 
@@ -223,8 +457,10 @@ class _Payload:
 def test_loading_never_runs_code_from_the_file(tmp_path):
     """weights_only=True: a pickled whole model, or a payload, is refused, not executed."""
     torch.save(models.MLP(4, [8], 2), tmp_path / "whole.pt")
-    with pytest.raises(train.CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(train.CheckpointError, match=r"not a readable checkpoint \(UnpicklingError: "
+                                                    r"Unsupported global: GLOBAL helpers.models.MLP") as error:
         train.load_checkpoint(tmp_path / "whole.pt", models.MLP(4, [8], 2))
+    assert "\x1b" not in str(error.value) and "\n" not in str(error.value)
     torch.save({"model": _Payload()}, tmp_path / "evil.pt")
     with pytest.raises(train.CheckpointError, match="not a readable checkpoint"):
         train.load_checkpoint(tmp_path / "evil.pt", models.MLP(4, [8], 2))
