@@ -88,3 +88,11 @@ def test_finish_in_a_terminal_prints_the_summary_with_the_description(capsys):
     bar.finish("train_loss 0.5")
     Progress(range(2), enabled=False).finish("hidden")
     assert capsys.readouterr().out == "epoch 1/2 | train_loss 0.5\n"
+
+
+def test_a_disabled_progress_shows_nothing_even_in_a_notebook(notebook_display):
+    shown, updates = notebook_display
+    bar = Progress(range(3), desc="e", enabled=False)
+    assert list(bar) == [0, 1, 2]
+    bar.finish("train_loss 0.5")
+    assert shown == [] and updates == []
