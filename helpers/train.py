@@ -172,12 +172,18 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
         loss_fn=F.cross_entropy, epochs: int = 1, val_loader: Iterable | None = None,
         device=None, scheduler=None, callbacks: Iterable[Callback] = (),
         amp: bool | torch.dtype = False, channels_last: bool = False,
-        progress: bool = True, history: History | None = None) -> History:
+        progress: bool = True, history: History | None = None,
+        scheduler_step: str = "epoch") -> History:
     """Train ``model`` for ``epochs`` epochs and return the :class:`History` (lesson 03).
 
-    - ``scheduler.step()`` runs once per epoch, after the optimiser's steps.
+    - ``scheduler.step()`` runs once per epoch, after the optimiser's steps; with
+      ``scheduler_step="batch"`` (OneCycleLR, CyclicLR: lesson 06) after every optimiser step.
+      ``ReduceLROnPlateau`` is stepped once per epoch with ``val_loss`` (else ``train_loss``).
+      ``metrics["lr"]`` is the learning rate the epoch started with.
     - each callback is called as ``callback(epoch, metrics)`` after every epoch;
       :class:`helpers.plot.LiveCurves` and the loggers in :mod:`helpers.log` are such callables.
+      A callback with a true ``stop`` attribute ends training after that epoch
+      (:class:`EarlyStopping`, lesson 06).
     - ``amp=True`` runs the forward pass in bfloat16 (float16 with loss scaling on GPUs
       without bfloat16); ``channels_last=True`` stores image batches NHWC for faster convolutions.
     - pass the returned ``history`` back in to continue training where it stopped.
@@ -185,6 +191,12 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
       the data) or the training diverged (lower the learning rate). Once the weights are no
       longer finite, ``fit`` stops after that epoch and records its validation metrics as nan.
     """
+    if scheduler_step not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_step must be 'epoch' or 'batch', not {scheduler_step!r}")
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if plateau and scheduler_step == "batch":
+        raise ValueError("ReduceLROnPlateau watches a metric: step it per epoch (scheduler_step='epoch')")
+    per_batch = scheduler is not None and scheduler_step == "batch"
     device = _device(model, device)
     model.to(device)
     if channels_last:
@@ -196,6 +208,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     for epoch in range(first, first + epochs):
         model.train()
         totals = _Totals(device)
+        start_lr = optimizer.param_groups[0]["lr"]
         bar = Progress(_batches(train_loader, device, channels_last), total=_len_or_none(train_loader),
                        desc=f"epoch {epoch}/{first + epochs - 1}", enabled=progress)
         for x, y in bar:
@@ -207,25 +220,74 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if per_batch:
+                scheduler.step()
             totals.add(loss, out, y, x)
         metrics = {"epoch": epoch, **totals.result("train_", model)}
         if problem := _divergence(epoch, metrics["train_loss"], totals):
             warnings.warn(problem, RuntimeWarning, stacklevel=2)
         if scheduler is not None:
-            metrics["lr"] = optimizer.param_groups[0]["lr"]
-            scheduler.step()
+            metrics["lr"] = start_lr
         if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn, device, amp, channels_last)
             # Scores of non-finite weights mean nothing (an all-NaN model still "predicts" class 0).
             metrics.update({f"val_{k}": v if totals.weights_finite else math.nan for k, v in val.items()})
+        if plateau:
+            scheduler.step(metrics.get("val_loss", metrics["train_loss"]))
+        elif scheduler is not None and not per_batch:
+            scheduler.step()
         history.append(metrics)
         for callback in callbacks:
             callback(epoch, metrics)
         bar.finish(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                               for k, v in metrics.items() if k != "epoch"))
-        if not totals.weights_finite:
+        if not totals.weights_finite or any(getattr(cb, "stop", False) for cb in callbacks):
             break
     return history
+
+
+class EarlyStopping:
+    """A :func:`fit` callback that stops training once ``monitor`` has not improved for
+    ``patience`` epochs, and puts back the weights of the best epoch (lesson 06).
+
+    The best weights are kept as a copy on the model's device (no host sync). ``min_delta``
+    is how much better a score must be to count; ``mode`` is ``"min"`` for losses and
+    ``"max"`` for accuracies. After training, ``best_epoch`` and ``best`` say what was kept.
+    """
+
+    def __init__(self, model: torch.nn.Module, monitor: str = "val_loss", patience: int = 3,
+                 mode: str = "min", min_delta: float = 0.0, restore_best: bool = True):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+        if patience < 1:
+            raise ValueError(f"patience must be at least 1, got {patience}")
+        self.model, self.monitor, self.patience = model, monitor, patience
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.min_delta, self.restore_best = min_delta, restore_best
+        self.best, self.best_epoch, self.best_state = None, None, None
+        self.waited, self.stop = 0, False
+
+    def __call__(self, epoch: int, metrics: dict) -> None:
+        if self.monitor not in metrics:
+            raise KeyError(f"EarlyStopping watches {self.monitor!r}, but the metrics are "
+                           f"{sorted(metrics)}: pass val_loader to fit, or monitor another one")
+        score = metrics[self.monitor]
+        if math.isfinite(score) and (self.best is None
+                                     or self.sign * (self.best - score) > self.min_delta):
+            self.best, self.best_epoch, self.waited = score, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return
+        self.waited += 1
+        if self.waited >= self.patience:
+            self.stop = True
+            if self.restore_best:
+                self.restore()
+
+    def restore(self) -> None:
+        """Load the best epoch's weights back into the model."""
+        if self.best_state is None:
+            raise RuntimeError("EarlyStopping has seen no finite score yet: nothing to restore")
+        self.model.load_state_dict(self.best_state)
 
 
 def _divergence(epoch: int, loss: float, totals: _Totals) -> str | None:

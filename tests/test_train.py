@@ -172,6 +172,97 @@ def test_fit_calls_callbacks_steps_the_scheduler_and_continues_history():
     assert history["epoch"] == [1, 2, 3]
 
 
+def test_fit_steps_a_per_batch_scheduler_after_every_optimiser_step():
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    seen = []  # the lr each optimiser step really used
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (step + 1))
+    history = train.fit(model, _toy(), optimizer, epochs=2, scheduler=scheduler, scheduler_step="batch",
+                        progress=False)
+    assert len(_toy()) == 4
+    assert seen == pytest.approx([1 / k for k in range(1, 9)])  # a new lr at every batch
+    assert history["lr"] == pytest.approx([1.0, 1 / 5])       # the lr each epoch started with
+    with pytest.raises(ValueError, match="scheduler_step must be 'epoch' or 'batch'"):
+        train.fit(model, _toy(), optimizer, scheduler=scheduler, scheduler_step="step", progress=False)
+
+
+def test_fit_steps_reduce_on_plateau_with_the_validation_loss(monkeypatch):
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    given = []
+    monkeypatch.setattr(scheduler, "step", lambda metric: given.append(metric))
+    history = train.fit(model, _toy(), optimizer, epochs=2, scheduler=scheduler, val_loader=_toy(seed=1),
+                        progress=False)
+    assert given == history["val_loss"]
+    given.clear()
+    history = train.fit(model, _toy(), optimizer, epochs=1, scheduler=scheduler, progress=False)
+    assert given == history["train_loss"]
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        train.fit(model, _toy(), optimizer, scheduler=scheduler, scheduler_step="batch", progress=False)
+
+
+class _Scripted(nn.Module):
+    """A model whose validation loss follows a script: epoch k's weight is k (set by a callback)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
+    model = _Scripted()
+    val_losses = [1.0, 0.5, 0.6, 0.4, 0.45, 0.41, 0.9, 0.2]  # best at epoch 4, then 3 epochs without
+    stopper = train.EarlyStopping(model, monitor="val_loss", patience=3)
+    for epoch, loss in enumerate(val_losses, start=1):
+        with torch.no_grad():
+            model.w.fill_(epoch)                       # the weights "of" this epoch
+        stopper(epoch, {"val_loss": loss})
+        if stopper.stop:
+            break
+    assert epoch == 7 and stopper.best_epoch == 4 and stopper.best == 0.4
+    assert model.w.item() == 4.0                       # epoch 4's weights are back
+
+
+@pytest.mark.parametrize("mode, scores, best_epoch", [
+    ("max", [0.5, 0.7, 0.6, 0.65], 2),
+    ("min", [0.5, 0.49, 0.48, 0.47], 1),  # min_delta 0.05: those small gains do not count
+])
+def test_early_stopping_understands_mode_and_min_delta(mode, scores, best_epoch):
+    model = _Scripted()
+    stopper = train.EarlyStopping(model, monitor="m", patience=2, mode=mode,
+                                  min_delta=0.05 if mode == "min" else 0.0)
+    for epoch, score in enumerate(scores, start=1):
+        with torch.no_grad():
+            model.w.fill_(epoch)
+        stopper(epoch, {"m": score})
+    assert stopper.stop and stopper.best_epoch == best_epoch and model.w.item() == best_epoch
+
+
+def test_early_stopping_ends_fit_and_keeps_the_best_epoch():
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=5.0)  # too high: the loss will not keep falling
+    stopper = train.EarlyStopping(model, monitor="val_loss", patience=2)
+    history = train.fit(model, _toy(), optimizer, epochs=30, val_loader=_toy(seed=1), callbacks=[stopper],
+                        progress=False)
+    stopped = history.epochs
+    assert stopped < 30 and stopped == stopper.best_epoch + 2
+    assert min(history["val_loss"]) == stopper.best == history["val_loss"][stopper.best_epoch - 1]
+    assert train.evaluate(model, _toy(seed=1))["loss"] == pytest.approx(stopper.best, rel=1e-5)
+
+
+def test_early_stopping_says_what_is_wrong():
+    model = _Scripted()
+    with pytest.raises(KeyError, match="pass val_loader to fit"):
+        train.EarlyStopping(model)(1, {"train_loss": 1.0})
+    with pytest.raises(ValueError, match="mode must be"):
+        train.EarlyStopping(model, mode="lowest")
+    with pytest.raises(RuntimeError, match="nothing to restore"):
+        train.EarlyStopping(model).restore()
+
+
 def test_fit_takes_the_same_steps_as_a_hand_written_loop():
     """fit is lesson 03's loop: forward, loss, zero_grad, backward, step, batch after batch."""
     x = torch.randn(48, 5, generator=torch.Generator().manual_seed(1))
