@@ -40,17 +40,18 @@ def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """Lesson 05's CIFAR-10 network: conv-BN-ReLU blocks, a 2x2 max-pool after each of the
-    later widths, global max-pooling and one linear layer (reused in lessons 06-07).
+    """Lesson 05's CIFAR-10 network: conv-BN-ReLU blocks with a 2x2 max-pool between them,
+    global max-pooling and one linear layer (reused in lessons 06-07).
 
-    ``widths=(32, 64, 128, 256)`` on ``[b, 3, 32, 32]``: 32x32 -> 32x32 -> 16x16 -> 8x8 -> 4x4.
+    ``widths=(32, 64, 128, 256)`` on ``[b, 3, 32, 32]``: the blocks see 32x32, 16x16, 8x8, 4x4.
+    Pooling early keeps it cheap: each later block has 2x the channels on 1/4 of the pixels.
     """
 
     def __init__(self, widths=(32, 64, 128, 256), in_channels: int = 3, num_classes: int = 10):
         super().__init__()
         layers, width = [conv_bn_relu(in_channels, widths[0])], widths[0]  # [b, c, h, w] => [b, w0, h, w]
         for w in widths[1:]:
-            layers += [conv_bn_relu(width, w), nn.MaxPool2d(2)]                 # => [b, w, h/2, w/2]
+            layers += [nn.MaxPool2d(2), conv_bn_relu(width, w)]                 # => [b, w, h/2, w/2]
             width = w
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(

@@ -9,16 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .display import in_notebook
 from .train import split_name
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
 
 
 class LiveCurves:
@@ -39,7 +31,7 @@ class LiveCurves:
         for key, value in metrics.items():
             if split_name(key)[0] in self.panels:
                 self.values.setdefault(key, []).append((epoch, float(value)))
-        if _in_notebook():
+        if in_notebook():
             from IPython.display import display
 
             fig = self.figure()

@@ -60,7 +60,7 @@ def test_live_curves_redraws_in_place_after_every_epoch(monkeypatch):
         shown.append(("display", list(fig.axes[0].lines[0].get_xdata())))
         return Handle()
 
-    monkeypatch.setattr(plot, "_in_notebook", lambda: True)
+    monkeypatch.setattr(plot, "in_notebook", lambda: True)
     monkeypatch.setattr(IPython.display, "display", display)
     curves = plot.LiveCurves()
     for epoch in (1, 2, 3):
@@ -116,7 +116,10 @@ def test_show_filters_draws_each_filter_stretched_on_its_own():
     weight = torch.zeros(3, 1, 2, 3)
     weight[0, 0] = torch.tensor([[0., 1, 2], [3, 4, 5]])  # non-square, asymmetric: catches transposes
     weight[1, 0] = -10 * weight[0, 0]                     # another scale and sign
-    fig = plot.show_filters(torch.nn.Conv2d(1, 3, (2, 3)).requires_grad_(False).weight.copy_(weight), ncols=2)
+    layer = torch.nn.Conv2d(1, 3, (2, 3))
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    fig = plot.show_filters(layer, ncols=2)  # a layer or its weight
     drawn = [ax.images[0].get_array() for ax in fig.axes if ax.images]
     assert len(drawn) == 3
     assert np.allclose(drawn[0], [[0, .2, .4], [.6, .8, 1]])
@@ -146,10 +149,11 @@ def test_feature_maps_hooks_named_layers_and_restores_the_model():
 
 
 def test_show_feature_maps_one_row_per_layer():
-    a = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2)
+    a = torch.randn(2, 3, 2, 2)
+    a[0, 1] = torch.tensor([[3., 0], [1, 2]])
     fig = plot.show_feature_maps({"a": a, "b": torch.ones(1, 1, 4, 4)}, max_channels=2)
     rows = np.array(fig.axes).reshape(2, 2)
-    assert np.allclose(rows[0][1].images[0].get_array(), [[0, 1 / 3], [2 / 3, 1]])  # image 0, channel 1
+    assert np.allclose(rows[0][1].images[0].get_array(), [[1, 0], [1 / 3, 2 / 3]])  # image 0, channel 1
     assert "a" in rows[0][0].get_ylabel() and "(3, 2, 2)" in rows[0][0].get_ylabel()
     assert not rows[1][1].images  # layer b has one channel: its second panel stays empty
     with pytest.raises(ValueError, match=r"\[b, c, h, w\]"):
