@@ -33,8 +33,10 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .config import VISDOM_ENV, runs_dir
@@ -134,6 +136,29 @@ def _port_busy(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         return s.connect_ex((HOST, port)) == 0
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_in_background(port: int, timeout: float = 30.0) -> subprocess.Popen | None:
+    """Start this launcher in a subprocess on 127.0.0.1:``port`` and wait until it accepts
+    connections (lesson 06). Returns the process (``terminate()`` it when done), or None
+    when it exited or was not up within ``timeout`` seconds (it is then stopped)."""
+    server = subprocess.Popen([sys.executable, "-m", "helpers.visdom_server", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        if _port_busy(port):
+            return server
+        time.sleep(0.3)
+    server.kill()
+    server.wait()
+    return None
 
 
 def _quiet_user_css(record) -> bool:

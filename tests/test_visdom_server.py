@@ -271,3 +271,23 @@ def test_visdom_logger_does_not_hang_on_a_frozen_server(start_server, run_within
         _assert_no_more_requests(logger, posts)
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
+
+
+def test_start_in_background_waits_for_the_server_and_gives_up_on_a_dead_one(monkeypatch):
+    """The lesson-06 launcher returns a process only once its port accepts connections."""
+    port = visdom_server.free_port()
+    # A stand-in for the server that listens on the port after a moment, then waits.
+    listener = ("import socket, sys, time; time.sleep(0.5); s = socket.socket(); "
+                f"s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)")
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(visdom_server.subprocess, "Popen",
+                        lambda args, **kw: real_popen([sys.executable, "-c", listener], **kw))
+    server = visdom_server.start_in_background(port, timeout=30)
+    try:
+        assert server is not None and server.poll() is None and visdom_server._port_busy(port)
+    finally:
+        server.terminate()
+        server.wait()
+    monkeypatch.setattr(visdom_server.subprocess, "Popen",
+                        lambda args, **kw: real_popen([sys.executable, "-c", "raise SystemExit(1)"], **kw))
+    assert visdom_server.start_in_background(visdom_server.free_port(), timeout=30) is None

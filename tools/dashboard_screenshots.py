@@ -16,22 +16,17 @@ import argparse
 import io
 import logging
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from helpers.visdom_server import free_port, start_in_background
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "notebooks" / "images"
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -112,9 +107,10 @@ def main(argv=None) -> int:
         screenshot(f"http://{HOST}:{port}/#scalars&_smoothingWeight=0", IMAGES / "06_tensorboard.png")
 
         port = free_port()
-        servers.append(subprocess.Popen([sys.executable, "-m", "helpers.visdom_server", "--port", str(port)],
-                                        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for_http(f"http://{HOST}:{port}/", servers[-1])
+        visdom_server = start_in_background(port)
+        if visdom_server is None:
+            raise RuntimeError(f"the course's visdom server did not start on port {port}")
+        servers.append(visdom_server)
         fill_visdom(port, args.run_dir)
         screenshot(f"http://{HOST}:{port}/env/lesson06", IMAGES / "06_visdom.png")
     finally:
