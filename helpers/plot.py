@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .display import in_notebook
-from .train import split_name
+from .train import _evaluating, split_name
 
 
 class LiveCurves:
@@ -232,13 +232,10 @@ def feature_maps(model: torch.nn.Module, x: torch.Tensor, layers) -> dict:
     hooks = [modules[name].register_forward_hook(
         lambda module, inputs, out, name=name: outputs.__setitem__(name, out.detach().cpu()))
         for name in layers]
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with _evaluating(model), torch.no_grad():
             model(x)
     finally:
-        model.train(was_training)
         for hook in hooks:
             hook.remove()
     return {name: outputs[name] for name in layers}
