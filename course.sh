@@ -5,6 +5,7 @@
 #   bash course.sh setup  only set up .venv
 #   bash course.sh visdom start a visdom server on 127.0.0.1:8097 that works offline
 #   bash course.sh floor  check the oldest supported torch (requirements-floor.txt) in .venv-floor
+#   bash course.sh site   build the course website into build/site, offline (site/README.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -56,6 +57,25 @@ floor() {
     return "$failed"
 }
 
+# The website: Sphinx + MyST-NB render the committed notebooks (nothing is executed) into
+# build/site; warnings are errors, then tools/site_links.py fails on any broken internal link.
+# requirements-site.txt goes into .venv on top of requirements.txt, whose pins it may not move.
+site() {
+    setup
+    local stamp="$VENV/.course-site-installed"
+    if ! { [[ -f "$stamp" ]] && cmp -s "$stamp" <(cat requirements-site.txt requirements.txt constraints.txt); }; then
+        export PIP_CONSTRAINT="$ROOT/constraints.txt" PIP_BUILD_CONSTRAINT="$ROOT/constraints.txt"
+        export PIP_DISABLE_PIP_VERSION_CHECK=1
+        "$VENV/bin/python" -m pip install -r requirements-site.txt -c <(grep -vE '^[[:space:]]*(#|$)' requirements.txt)
+        cat requirements-site.txt requirements.txt constraints.txt > "$stamp"
+    fi
+    local start=$SECONDS
+    rm -rf build/site build/site-doctrees
+    "$VENV/bin/python" -m sphinx -b html -W --keep-going -n -d build/site-doctrees site build/site "$@"
+    "$VENV/bin/python" tools/site_links.py build/site
+    echo "site: built build/site in $((SECONDS - start)) s; open build/site/index.html"
+}
+
 case "${1:-}" in
     setup)
         setup ;;
@@ -73,14 +93,16 @@ case "${1:-}" in
             echo "note: $(git diff --name-only HEAD -- notebooks | xargs -n1 basename | paste -sd' ') differ" \
                  "from the last commit; nbval checks your copies ('git checkout -- notebooks' restores them)" >&2
         fi
-        "$VENV/bin/ruff" check helpers tests benchmarks tools notebooks
+        "$VENV/bin/ruff" check helpers tests benchmarks tools notebooks site
         exec "$VENV/bin/python" -m pytest -n "${COURSE_TEST_WORKERS:-2}" --dist loadfile "${@:2}" ;;
     visdom)
         setup
         exec "$VENV/bin/python" -m helpers.visdom_server "${@:2}" ;;
     floor)
         floor "${@:2}" ;;
+    site)
+        site "${@:2}" ;;
     *)
-        echo "usage: bash course.sh {lab|test|setup|visdom|floor}" >&2
+        echo "usage: bash course.sh {lab|test|setup|visdom|floor|site}" >&2
         exit 2 ;;
 esac

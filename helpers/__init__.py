@@ -5,11 +5,11 @@
     check          exercise checks, pitfall cells              (lesson 01)
     display        progress bars, widgets for saved notebooks  (lessons 02-04)
     data           datasets, offline mirror, DeviceLoader      (lesson 03)
-    train          fit, evaluate, predict, checkpoints         (lessons 03-04)
-    plot           live curves and the lessons' figures        (lessons 02-05)
+    train          fit, evaluate, predict, checkpoints         (lessons 03-07)
+    plot           live curves and the lessons' figures        (lessons 02-07)
     log            TensorBoard and visdom, one interface       (lesson 04)
     visdom_server  an offline visdom server on 127.0.0.1       (lesson 04)
-    models         MLP, SmallCNN, LeNet-5, ResNet, conv sizes  (lessons 04-07)
+    models         MLP, LeNet-5 ... ResNet, MobileNet, sizes   (lessons 04-07)
 """
 from .config import by_mode, data_root, is_quick
 from .device import get_device, seed_everything, setup

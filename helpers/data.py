@@ -75,7 +75,7 @@ DOWNLOAD_TIMEOUT_S = 30
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset is neither in data/, nor in the mirror, nor downloadable; or a copy is damaged."""
+    """A dataset is neither in data/, nor in the mirror, nor downloadable; or a copy is damaged (lesson 03)."""
 
 
 @contextlib.contextmanager
@@ -289,7 +289,7 @@ def _warn_if_incomplete(split: str, labels: torch.Tensor, source: str, partial_m
         f"{CIFAR10_SIZES[split]} ({per_class} per class). Source: {source}. Replace it with a "
         f"complete copy (the cache in {data_root() / 'CIFAR10'} is then rebuilt by itself), or, "
         f"if the copy is partial on purpose, {where}.",
-        UserWarning, stacklevel=3,
+        UserWarning, stacklevel=4,
     )
 
 
@@ -311,14 +311,40 @@ def cifar10_tensors(train: bool = True, download: bool = True) -> tuple[torch.Te
     ``$COURSE_DATA_MIRROR/cifar10-images/PARTIAL``.
     """
     split = "train" if train else "test"
-    cache = data_root() / "CIFAR10" / f"{split}_uint8.pt"
+    images, labels, _ = _cifar10_split(split, [split] if train else ["test-lossless", "test"], download)
+    return images, labels
+
+
+def cifar10_test_sets(download: bool = True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every CIFAR-10 test set there is, each as ``(uint8 [N,3,32,32], int64 [N])`` (lesson 07).
+
+    From the mirror: ``{"test-lossless": the original pixels, "test": their JPEG copies}``
+    (those of the two folders it holds); from torchvision's pickles: ``{"test": ...}``. The
+    first entry is the set :func:`cifar10_tensors` ``(train=False)`` returns. Each is cached
+    in data/CIFAR10/ like it.
+    """
+    images, labels, folder = _cifar10_split("test", ["test-lossless", "test"], download)
+    if folder is None:
+        return {"test": (images, labels)}
+    sets = {folder.name: (images, labels)}
+    if folder.name == "test-lossless" and (folder.parent / "test").is_dir():
+        jpeg_images, jpeg_labels, _ = _cifar10_split("test", ["test"], download, cache_name="test-jpeg")
+        sets["test"] = (jpeg_images, jpeg_labels)
+    return sets
+
+
+def _cifar10_split(split: str, folder_names: list[str], download: bool, cache_name: str | None = None):
+    """``(images, labels, mirror folder or None)`` of one CIFAR-10 split: from torchvision's
+    pickles when downloaded, else from the first of the mirror's ``folder_names`` that exists,
+    else downloaded; cached in data/CIFAR10/<cache_name or split>_uint8.pt."""
+    cache = data_root() / "CIFAR10" / f"{cache_name or split}_uint8.pt"
+    train = split == "train"
     pickles = data_root() / "cifar-10-batches-py"
     mirror = data_mirror()
     folder = None
     if mirror and not pickles.is_dir():
         base = mirror / "cifar10-images"
-        folder = next((base / n for n in ([split] if train else ["test-lossless", "test"])
-                       if (base / n).is_dir()), None)
+        folder = next((base / n for n in folder_names if (base / n).is_dir()), None)
     if pickles.is_dir():
         source = f"torchvision's pickles in {pickles}"
     else:
@@ -359,7 +385,7 @@ def cifar10_tensors(train: bool = True, download: bool = True) -> tuple[torch.Te
         tmp.replace(cache)
     if not partial:
         _warn_if_incomplete(split, labels, source, partial_mark)
-    return images, labels
+    return images, labels, folder
 
 
 # -------------------------------------------------------------------- ants and bees
@@ -391,7 +417,7 @@ def hymenoptera(split: str = "train", transform=None, download: bool = True):
 
 # --------------------------------------------------------------- the device-resident path
 def dataset_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """A torchvision MNIST-style dataset as ``(uint8 [N,C,H,W], int64 [N])`` tensors."""
+    """A torchvision MNIST-style dataset as ``(uint8 [N,C,H,W], int64 [N])`` tensors (lesson 03)."""
     images = dataset.data
     if not isinstance(images, torch.Tensor):
         images = torch.as_tensor(images)
@@ -418,7 +444,7 @@ def _check_count(value, what: str) -> int:
 
 
 def load_tensors(name: str, train: bool = True, download: bool = True):
-    """``(images uint8 [N,C,H,W], labels int64 [N])`` of MNIST, FashionMNIST or CIFAR10."""
+    """``(images uint8 [N,C,H,W], labels int64 [N])`` of MNIST, FashionMNIST or CIFAR10 (lesson 03)."""
     _check_name(name)
     if name == "CIFAR10":
         return cifar10_tensors(train, download)
@@ -426,7 +452,7 @@ def load_tensors(name: str, train: bool = True, download: bool = True):
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 images -> float32 in [0,1] -> (x - mean) / std per channel, on their device."""
+    """uint8 images -> float32 in [0,1] -> (x - mean) / std per channel, on their device (lesson 03)."""
     if images.dtype != torch.uint8:
         raise TypeError(f"normalize expects uint8 images, got {images.dtype}")
     if images.ndim != 4 or images.shape[1] != len(mean):
@@ -437,9 +463,10 @@ def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
     return (images.float() / 255 - mean) / std
 
 
-def random_crop_flip(images: torch.Tensor, padding: int = 4) -> torch.Tensor:
+def random_crop_flip(images: torch.Tensor, padding: int = 4, flip: bool = True) -> torch.Tensor:
     """Batched augmentation on the device: a random crop after zero-padding, then a
-    horizontal flip with probability 1/2, each drawn per image (lesson 06)."""
+    horizontal flip with probability 1/2, each drawn per image (lesson 06). ``flip=False``
+    only shifts: for digits, whose mirror images are not digits (lesson 07)."""
     n, c, h, w = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4)
     dy = torch.randint(0, 2 * padding + 1, (n, 1), device=images.device)
@@ -449,8 +476,10 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4) -> torch.Tensor:
     batch = torch.arange(n, device=images.device)[:, None, None, None]
     chans = torch.arange(c, device=images.device)[None, :, None, None]
     cropped = padded[batch, chans, rows, cols]
-    flip = torch.rand(n, 1, 1, 1, device=images.device) < 0.5
-    return torch.where(flip, cropped.flip(3), cropped)
+    if not flip:
+        return cropped
+    mirrored = torch.rand(n, 1, 1, 1, device=images.device) < 0.5
+    return torch.where(mirrored, cropped.flip(3), cropped)
 
 
 class DeviceLoader:
@@ -504,11 +533,15 @@ def _seeded_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> 
 
 
 def device_loaders(name: str, device, batch_size: int = 256, augment: bool = False,
-                   limit: int | None = None, test_batch_size: int = 1024, seed: int = 0):
+                   limit: int | None = None, test_batch_size: int = 1024, seed: int = 0,
+                   drop_last: bool = False):
     """Train and test :class:`DeviceLoader` s for MNIST, FashionMNIST or CIFAR10, normalised
     on the device. ``limit`` keeps ``limit`` training and ``limit // 5`` test images (a seeded
     random subset, for quick mode: the same images whatever order the source stores them in);
-    ``augment`` adds random crops and flips to the training batches."""
+    ``augment`` adds random crops and flips to the training batches (MNIST: shifts only).
+    ``drop_last=True`` drops
+    the last, smaller training batch of each epoch, so that every batch has the same shape
+    (what ``torch.compile`` and CUDA graphs like, lesson 07)."""
     _check_name(name)
     batch_size = _check_count(batch_size, "batch_size")
     test_batch_size = _check_count(test_batch_size, "test_batch_size")
@@ -524,12 +557,14 @@ def device_loaders(name: str, device, batch_size: int = 256, augment: bool = Fal
         x_test, y_test = x_test[keep], y_test[keep]
 
     def train_transform(x):
-        return normalize(random_crop_flip(x) if augment else x, mean, std)
+        if augment:  # a mirrored digit is not a digit: MNIST gets shifts of up to 2 pixels only
+            x = random_crop_flip(x, padding=2, flip=False) if name == "MNIST" else random_crop_flip(x)
+        return normalize(x, mean, std)
 
     def test_transform(x):
         return normalize(x, mean, std)
 
     train = DeviceLoader(x_train, y_train, batch_size, shuffle=True, transform=train_transform,
-                         device=device, seed=seed)
+                         drop_last=drop_last, device=device, seed=seed)
     test = DeviceLoader(x_test, y_test, test_batch_size, transform=test_transform, device=device)
     return train, test

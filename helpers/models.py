@@ -1,7 +1,13 @@
 """The course's models, each first built in the open in its lesson."""
+import difflib
 import math
+import warnings
 
+import torch
+import torchvision
 from torch import nn
+
+from .check import clean_message
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1,
@@ -29,11 +35,11 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     return out
 
 
-def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 convolution (padding 1, no bias: BN has one), batch norm, ReLU (lesson 05).
-    ``[b, in, h, w] => [b, out, h, w]``."""
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
+    """3x3 convolution (padding 1, no bias: BN has one), batch norm, ReLU (lesson 05); other odd
+    ``kernel_size``s get padding ``kernel_size // 2`` (lesson 07). ``[b, in, h, w] => [b, out, h, w]``."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     )
@@ -112,11 +118,124 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
+class AlexNet(nn.Module):
+    """AlexNet's ideas (Krizhevsky et al., 2012) scaled to 32x32 images (lesson 07): five
+    convolutions with a bigger first kernel, ReLU, three max-pools and a dropout MLP head."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 64, 5, padding=2), nn.ReLU(inplace=True),  # [b, 3, 32, 32] => [b, 64, 32, 32]
+            nn.MaxPool2d(2),                                                  # => [b, 64, 16, 16]
+            nn.Conv2d(64, 128, 5, padding=2), nn.ReLU(inplace=True),          # => [b, 128, 16, 16]
+            nn.MaxPool2d(2),                                                  # => [b, 128, 8, 8]
+            nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(inplace=True),         # => [b, 256, 8, 8]
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),         # => [b, 256, 8, 8]
+            nn.Conv2d(256, 128, 3, padding=1), nn.ReLU(inplace=True),         # => [b, 128, 8, 8]
+            nn.MaxPool2d(2),                                                  # => [b, 128, 4, 4]
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),                                                     # => [b, 2048]
+            nn.Dropout(dropout), nn.Linear(128 * 4 * 4, 512), nn.ReLU(inplace=True),  # => [b, 512]
+            nn.Dropout(dropout), nn.Linear(512, 512), nn.ReLU(inplace=True),  # => [b, 512]
+            nn.Linear(512, num_classes),                                      # => [b, 10] logits
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def vgg_block(in_channels: int, out_channels: int, num_convs: int) -> nn.Sequential:
+    """A VGG block (Simonyan & Zisserman, 2014), lesson 07: ``num_convs`` x [3x3 conv, BN, ReLU],
+    then a 2x2 max-pool. ``[b, in, h, w] => [b, out, h/2, w/2]``."""
+    layers = [conv_bn_relu(in_channels if i == 0 else out_channels, out_channels)  # => [b, out, h, w]
+              for i in range(num_convs)]
+    return nn.Sequential(*layers, nn.MaxPool2d(2))                                  # => [b, out, h/2, w/2]
+
+
+class VGG(nn.Module):
+    """VGG (Simonyan & Zisserman, 2014) for 32x32 images, lesson 07: blocks of 3x3 convolutions,
+    ``config`` = ((num_convs, channels), ...); the default is VGG-11 (with batch norm)."""
+
+    def __init__(self, config=((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)), num_classes: int = 10,
+                 in_channels: int = 3):
+        super().__init__()
+        blocks, width = [], in_channels
+        for num_convs, channels in config:
+            blocks.append(vgg_block(width, channels, num_convs))  # [b, width, h, w] => [b, channels, h/2, w/2]
+            width = channels
+        self.features = nn.Sequential(*blocks)  # 5 blocks: [b, 3, 32, 32] => [b, 512, 1, 1]
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),            # => [b, 512, 1, 1] (for configs that stop above 1x1)
+            nn.Flatten(),                       # => [b, 512]
+            nn.Linear(width, num_classes),      # => [b, 10] logits
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class Inception(nn.Module):
+    """The Inception block of GoogLeNet (Szegedy et al., 2015), lesson 07: four branches side by
+    side, concatenated on channels. The 1x1 convolutions reduce the channels before the 3x3 and
+    5x5 ones, which keeps them cheap. ``c2`` and ``c3`` are (reduce, out)."""
+
+    def __init__(self, in_channels: int, c1: int, c2, c3, c4: int):
+        super().__init__()
+        self.branch1 = conv_bn_relu(in_channels, c1, 1)  # [b, in, h, w] => [b, c1, h, w]
+        self.branch2 = nn.Sequential(
+            conv_bn_relu(in_channels, c2[0], 1),          # => [b, c2[0], h, w]
+            conv_bn_relu(c2[0], c2[1], 3),                # => [b, c2[1], h, w]
+        )
+        self.branch3 = nn.Sequential(
+            conv_bn_relu(in_channels, c3[0], 1),          # => [b, c3[0], h, w]
+            conv_bn_relu(c3[0], c3[1], 5),                # => [b, c3[1], h, w]
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1),         # => [b, in, h, w]
+            conv_bn_relu(in_channels, c4, 1),             # => [b, c4, h, w]
+        )
+        self.out_channels = c1 + c2[1] + c3[1] + c4
+
+    def forward(self, x):
+        branches = (self.branch1, self.branch2, self.branch3, self.branch4)
+        return torch.cat([branch(x) for branch in branches], dim=1)  # => [b, out_channels, h, w]
+
+
+class GoogLeNet(nn.Module):
+    """A compact GoogLeNet (Szegedy et al., 2015) for 32x32 images, lesson 07: a 3x3 stem,
+    four Inception blocks at 16x16, 8x8 and 4x4, global average pooling and one linear layer."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        self.stem = nn.Sequential(
+            conv_bn_relu(in_channels, 64),                # [b, 3, 32, 32] => [b, 64, 32, 32]
+            nn.MaxPool2d(2),                              # => [b, 64, 16, 16]
+        )
+        self.blocks = nn.Sequential(
+            Inception(64, 32, (48, 64), (8, 16), 16),     # => [b, 128, 16, 16]
+            nn.MaxPool2d(2),                              # => [b, 128, 8, 8]
+            Inception(128, 64, (64, 96), (16, 48), 32),   # => [b, 240, 8, 8]
+            Inception(240, 96, (48, 104), (8, 24), 32),   # => [b, 256, 8, 8]
+            nn.MaxPool2d(2),                              # => [b, 256, 4, 4]
+            Inception(256, 112, (64, 144), (16, 32), 32),  # => [b, 320, 4, 4]
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),                      # => [b, 320, 1, 1]
+            nn.Flatten(),                                 # => [b, 320]
+            nn.Linear(320, num_classes),                  # => [b, 10] logits
+        )
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)))
+
+
 class ResidualBlock(nn.Module):
     """The basic block of ResNet-18/34 (He et al., 2016): two 3x3 convolutions and a
-    shortcut, ``relu(F(x) + shortcut(x))`` (lesson 07)."""
+    shortcut, ``relu(F(x) + shortcut(x))`` (lesson 07). ``shortcut=False`` keeps the same
+    convolutions without the addition (and without the 1x1 projection): a "plain" block."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, shortcut: bool = True):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),  # [b, in, h, w] => [b, out, h/s, w/s]
@@ -125,24 +244,30 @@ class ResidualBlock(nn.Module):
             nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),      # same shape
             nn.BatchNorm2d(out_channels),
         )
-        self.shortcut = nn.Identity()
-        if stride != 1 or in_channels != out_channels:  # match shapes with a 1x1 convolution
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                nn.BatchNorm2d(out_channels),
-            )
+        self.shortcut = None
+        if shortcut:
+            self.shortcut = nn.Identity()
+            if stride != 1 or in_channels != out_channels:  # match shapes with a 1x1 convolution
+                self.shortcut = nn.Sequential(
+                    nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),  # => [b, out, h/s, w/s]
+                    nn.BatchNorm2d(out_channels),
+                )
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        return self.relu(self.body(x) + self.shortcut(x))
+        out = self.body(x)
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.relu(out)
 
 
 class ResNet(nn.Module):
-    """A ResNet for 32x32 images: a 3x3 stem, then four stages of basic blocks
-    (``blocks=(2, 2, 2, 2)`` is ResNet-18) and global average pooling (lesson 07)."""
+    """A ResNet for 32x32 images: a 3x3 stem, then stages of basic blocks
+    (``blocks=(2, 2, 2, 2)`` is ResNet-18) and global average pooling (lesson 07).
+    ``shortcuts=False`` is the "plain" network of the same depth."""
 
     def __init__(self, blocks=(2, 2, 2, 2), widths=(64, 128, 256, 512), in_channels: int = 3,
-                 num_classes: int = 10):
+                 num_classes: int = 10, shortcuts: bool = True):
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),  # [b, 3, 32, 32] => [b, w0, 32, 32]
@@ -151,10 +276,11 @@ class ResNet(nn.Module):
         )
         stages, width = [], widths[0]
         for i, (n, w) in enumerate(zip(blocks, widths)):
-            stride = 1 if i == 0 else 2  # each later stage halves h and w
-            stages += [ResidualBlock(width, w, stride)] + [ResidualBlock(w, w) for _ in range(n - 1)]
+            stride = 1 if i == 0 else 2  # each later stage halves h and w: => [b, w, h/2, w/2]
+            stages += [ResidualBlock(width, w, stride, shortcuts)]
+            stages += [ResidualBlock(w, w, shortcut=shortcuts) for _ in range(n - 1)]
             width = w
-        self.stages = nn.Sequential(*stages)  # => [b, w3, 4, 4]
+        self.stages = nn.Sequential(*stages)  # four stages: => [b, w3, 4, 4]
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),           # => [b, w3, 1, 1]
             nn.Flatten(),                      # => [b, w3]
@@ -165,11 +291,252 @@ class ResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
-def resnet18(num_classes: int = 10, in_channels: int = 3) -> ResNet:
-    """ResNet-18 for 32x32 inputs (CIFAR-10), lesson 07."""
-    return ResNet((2, 2, 2, 2), (64, 128, 256, 512), in_channels, num_classes)
+def resnet18(num_classes: int = 10, in_channels: int = 3, shortcuts: bool = True) -> ResNet:
+    """ResNet-18 (He et al., 2016) for 32x32 inputs (CIFAR-10), lesson 07."""
+    return ResNet((2, 2, 2, 2), (64, 128, 256, 512), in_channels, num_classes, shortcuts)
+
+
+def cifar_resnet(depth: int = 20, shortcuts: bool = True, num_classes: int = 10, width: int = 16) -> ResNet:
+    """He et al.'s (2016) CIFAR ResNet, lesson 07: ``depth = 6n + 2`` layers (a stem, three
+    stages of n blocks of two 3x3 convolutions at widths (16, 32, 64) * width/16, a linear layer).
+    Where the shape changes the shortcut is a 1x1 projection (their option B)."""
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"cifar_resnet's depth must be 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"cifar_resnet's width must be a positive int, got {width!r}")
+    n = (depth - 2) // 6
+    return ResNet((n, n, n), (width, 2 * width, 4 * width), 3, num_classes, shortcuts)  # 32x32, 16x16, 8x8
+
+
+class ResNet9(nn.Module):
+    """The fast "ResNet-9" of the DAWNBench CIFAR-10 records (Myrtle.ai, David Page, 2018),
+    lesson 07: few layers, wide, two residual pairs of 3x3 convolutions, global max-pooling
+    and logits scaled by 1/8. ``width`` scales the channels (64, 128, 256, 512)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 64):
+        super().__init__()
+        w1, w2, w3, w4 = width, 2 * width, 4 * width, 8 * width
+        self.prep = conv_bn_relu(in_channels, w1)                         # [b, 3, 32, 32] => [b, 64, 32, 32]
+        self.layer1 = nn.Sequential(conv_bn_relu(w1, w2), nn.MaxPool2d(2))  # => [b, 128, 16, 16]
+        self.res1 = nn.Sequential(conv_bn_relu(w2, w2), conv_bn_relu(w2, w2))  # same shape, added
+        self.layer2 = nn.Sequential(conv_bn_relu(w2, w3), nn.MaxPool2d(2))  # => [b, 256, 8, 8]
+        self.layer3 = nn.Sequential(conv_bn_relu(w3, w4), nn.MaxPool2d(2))  # => [b, 512, 4, 4]
+        self.res3 = nn.Sequential(conv_bn_relu(w4, w4), conv_bn_relu(w4, w4))  # same shape, added
+        self.head = nn.Sequential(
+            nn.AdaptiveMaxPool2d(1),                                      # => [b, 512, 1, 1]
+            nn.Flatten(),                                                 # => [b, 512]
+            nn.Linear(w4, num_classes, bias=False),                       # => [b, 10] logits (x 0.125)
+        )
+
+    def forward(self, x):
+        x = self.layer1(self.prep(x))
+        x = x + self.res1(x)
+        x = self.layer3(self.layer2(x))
+        x = x + self.res3(x)
+        return self.head(x) * 0.125
+
+
+def resnet9(num_classes: int = 10, in_channels: int = 3, width: int = 64) -> ResNet9:
+    """The DAWNBench ResNet-9 for CIFAR-10: the course's fast CIFAR network (lesson 07)."""
+    return ResNet9(num_classes, in_channels, width)
+
+
+class DenseBlock(nn.Module):
+    """A dense block of DenseNet (Huang et al., 2017), lesson 07: each layer (BN-ReLU-3x3 conv)
+    makes ``growth_rate`` new channels and concatenates them to everything before it.
+    ``[b, in, h, w] => [b, in + num_layers * growth_rate, h, w]``."""
+
+    def __init__(self, in_channels: int, growth_rate: int, num_layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Sequential(
+                nn.BatchNorm2d(in_channels + i * growth_rate),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(in_channels + i * growth_rate, growth_rate, 3, padding=1, bias=False),  # => [b, k, h, w]
+            )
+            for i in range(num_layers)
+        )
+        self.out_channels = in_channels + num_layers * growth_rate
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.cat([x, layer(x)], dim=1)  # [b, c, h, w] => [b, c + k, h, w]
+        return x
+
+
+def transition(in_channels: int, out_channels: int) -> nn.Sequential:
+    """DenseNet's transition layer (lesson 07): BN-ReLU-1x1 conv, then a 2x2 average pool.
+    ``[b, in, h, w] => [b, out, h/2, w/2]``."""
+    return nn.Sequential(
+        nn.BatchNorm2d(in_channels),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(in_channels, out_channels, 1, bias=False),  # => [b, out, h, w]
+        nn.AvgPool2d(2),                                      # => [b, out, h/2, w/2]
+    )
+
+
+class DenseNet(nn.Module):
+    """A compact DenseNet (Huang et al., 2017) for 32x32 images, lesson 07: a 3x3 stem of
+    2 * growth_rate channels and a 2x2 max-pool (their ImageNet stem downsamples too; it makes
+    the net 3-4x faster on a CPU), dense blocks joined by transitions that halve the channels and
+    the resolution, then BN-ReLU, global average pooling and a linear layer."""
+
+    def __init__(self, growth_rate: int = 12, blocks=(6, 6, 6), num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        width = 2 * growth_rate
+        layers = [
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False),  # [b, 3, 32, 32] => [b, 2k, 32, 32]
+            nn.MaxPool2d(2),                                          # => [b, 2k, 16, 16]
+        ]
+        for i, num_layers in enumerate(blocks):
+            block = DenseBlock(width, growth_rate, num_layers)  # => [b, width + num_layers * k, h, w]
+            layers.append(block)
+            width = block.out_channels
+            if i < len(blocks) - 1:
+                layers.append(transition(width, width // 2))  # => [b, width / 2, h/2, w/2]
+                width //= 2
+        self.features = nn.Sequential(*layers)  # (6, 6, 6), k=12: => [b, 132, 4, 4]
+        self.head = nn.Sequential(
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),            # => [b, 132, 1, 1]
+            nn.Flatten(),                       # => [b, 132]
+            nn.Linear(width, num_classes),      # => [b, 10] logits
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class DepthwiseSeparableConv(nn.Module):
+    """MobileNet's building block (Howard et al., 2017), lesson 07: a 3x3 depthwise convolution
+    (one filter per channel, ``groups=in_channels``) then a 1x1 pointwise one that mixes the
+    channels, each followed by BN and ReLU. ``[b, in, h, w] => [b, out, h/s, w/s]``."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels, bias=False),  # => [b, in, h/s, w/s]
+            nn.BatchNorm2d(in_channels),
+            nn.ReLU(inplace=True),
+        )
+        self.pointwise = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),  # => [b, out, h/s, w/s]
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))
+
+
+class MobileNet(nn.Module):
+    """A compact MobileNet v1 (Howard et al., 2017) for 32x32 images, lesson 07: a 3x3 stem and
+    eight depthwise-separable convolutions, three of them with stride 2 (32x32 => 4x4).
+    ``width_mult`` scales every layer's channels (their "width multiplier" alpha)."""
+
+    STAGES = ((64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 1), (512, 1))
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width_mult: float = 1.0):
+        super().__init__()
+        if not width_mult > 0:
+            raise ValueError(f"MobileNet's width_mult must be positive, got {width_mult!r}")
+        width = max(1, round(32 * width_mult))
+        layers = [conv_bn_relu(in_channels, width)]  # [b, 3, 32, 32] => [b, 32, 32, 32]
+        for channels, stride in self.STAGES:
+            channels = max(1, round(channels * width_mult))
+            layers.append(DepthwiseSeparableConv(width, channels, stride))  # => [b, channels, h/s, w/s]
+            width = channels
+        self.features = nn.Sequential(*layers)  # => [b, 512, 4, 4]
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),             # => [b, 512, 1, 1]
+            nn.Flatten(),                        # => [b, 512]
+            nn.Linear(width, num_classes),       # => [b, 10] logits
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
 
 
 def count_parameters(model: nn.Module) -> int:
     """How many trainable numbers a model has (lesson 04)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_macs(model: nn.Module, input_shape) -> int:
+    """Multiply-accumulates of one forward pass of ONE input of ``input_shape`` (e.g. (3, 32, 32)),
+    counted over the Conv2d (groups included) and Linear layers (lesson 07). Biases, norms and
+    activations are not counted. The model runs in eval mode; each module's mode is restored."""
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list, torch.Size)) else None
+    if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise ValueError(f"count_macs: input_shape must be the shape of one input, positive ints such as "
+                         f"(3, 32, 32), got {input_shape!r}")
+    macs = []
+
+    def count(module, inputs, output):
+        if isinstance(module, nn.Conv2d):  # each output number: in/groups * kh * kw products
+            kh, kw = module.kernel_size
+            macs.append(output.numel() * module.in_channels // module.groups * kh * kw)
+        else:                              # each output number: in_features products
+            macs.append(output.numel() * module.in_features)
+
+    modes = {module: module.training for module in model.modules()}
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    first = next(model.parameters(), None)
+    x = torch.zeros(1, *shape, device=None if first is None else first.device)
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    except RuntimeError as exc:
+        raise ValueError(f"count_macs: the model does not take an input of shape {shape}: "
+                         f"{clean_message(exc)}") from None
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for module, training in modes.items():
+            module.training = training
+    return sum(macs)
+
+
+def _replace_head(model: nn.Module, num_classes: int) -> None:
+    """Swap the last Linear layer (a Conv2d where there is none, as in SqueezeNet) for a new one
+    with ``num_classes`` outputs."""
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    name, old = (linears or [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)])[-1]
+    if isinstance(old, nn.Linear):
+        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    else:
+        new = nn.Conv2d(old.in_channels, num_classes, old.kernel_size, old.stride, old.padding,
+                        bias=old.bias is not None)
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent), child, new)
+
+
+def torchvision_model(name: str, num_classes: int, pretrained: bool = True) -> tuple[nn.Module, bool]:
+    """A torchvision model zoo network (e.g. "resnet18", "mobilenet_v3_small", "vgg16") with a new
+    final layer for ``num_classes`` (lesson 07). With ``pretrained=True`` it tries the default
+    ImageNet weights (the torch hub cache, then a download that gives up after a socket timeout);
+    when they cannot be had it warns one line and keeps random weights. Returns (model, weights_loaded)."""
+    from .data import DOWNLOAD_TIMEOUT_S, _socket_timeout  # lazily: models need no dataset code
+
+    names = torchvision.models.list_models(module=torchvision.models)  # the classification models
+    if name not in names:
+        close = difflib.get_close_matches(str(name), names, n=3) or ["resnet18", "mobilenet_v3_small", "vgg16"]
+        raise ValueError(f"unknown torchvision model {name!r}: try {', '.join(close)} "
+                         f"(torchvision.models.list_models() lists all {len(names)})")
+    builder = torchvision.models.get_model_builder(name)
+    model, loaded = None, False
+    if pretrained:
+        try:
+            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+                model = builder(weights=torchvision.models.get_model_weights(name).DEFAULT)
+            loaded = True
+        except Exception as exc:  # offline, a damaged cache file, a timeout...
+            reason = clean_message(f"{type(exc).__name__}: {exc}")
+            warnings.warn(f"pretrained weights for {name} unavailable ({reason}): using random weights",
+                          stacklevel=2)
+    if model is None:
+        model = builder(weights=None)
+    _replace_head(model, num_classes)
+    return model, loaded

@@ -164,7 +164,7 @@ def confusion_matrix(targets, predictions, num_classes: int) -> torch.Tensor:
 
 
 def plot_confusion_matrix(cm, class_names=None, normalize: bool = False):
-    """Draw a confusion matrix with its counts (or row-normalised rates) written in."""
+    """Draw a confusion matrix with its counts (or row-normalised rates) written in (lesson 04)."""
     cm = torch.as_tensor(cm).float()
     shown = cm / cm.sum(1, keepdim=True).clamp(min=1) if normalize else cm
     k = cm.shape[0]
@@ -264,3 +264,105 @@ def show_feature_maps(maps: dict, max_channels: int = 8, size: float = 1.1):
         row[0].set_ylabel(f"{name}\n{tuple(m.shape[1:])}", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def compare_curves(histories: dict, metrics=("train_loss", "val_acc"), title=None):
+    """Several training runs on the same axes, one panel per metric (lesson 07).
+
+    ``histories`` maps a run's name to what ``fit`` returned (or any ``{metric: [one value per
+    epoch]}``); each panel draws ``metric`` against the epoch for every run that recorded it.
+    """
+    if not histories:
+        raise ValueError("no runs to compare")
+    missing = [m for m in metrics if not any(m in h for h in histories.values())]
+    if missing:
+        known = sorted({k for h in histories.values() for k in h})
+        raise ValueError(f"no run recorded {missing}; the runs have {known}")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for name, history in histories.items():
+            if metric in history:
+                values = [float(v) for v in history[metric]]
+                ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_top_classes(image, probabilities, class_names, k: int = 3, title=None, size: float = 2.6):
+    """An image beside a bar chart of its ``k`` most probable classes (lesson 07).
+
+    ``image`` is ``[C, H, W]`` (uint8, or float in [0, 1]) or a PIL image; ``probabilities`` is
+    one vector of class probabilities (softmax of the logits), as long as ``class_names``.
+    The bars are drawn best first, from the top.
+    """
+    probabilities = torch.as_tensor(probabilities).detach().float().cpu().flatten()
+    if len(probabilities) != len(class_names):
+        raise ValueError(f"{len(probabilities)} probabilities for {len(class_names)} class names")
+    if not 1 <= k <= len(class_names):
+        raise ValueError(f"k must be between 1 and {len(class_names)}, got {k}")
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        if image.ndim != 3 or image.shape[0] not in (1, 3):
+            raise ValueError(f"expected a [1|3, H, W] image, got shape {tuple(image.shape)}")
+        image = (image.float() / 255 if image.dtype == torch.uint8 else image.float()).clamp(0, 1)
+        image = image.permute(1, 2, 0).numpy()
+        image = image[:, :, 0] if image.shape[2] == 1 else image
+    top = probabilities.topk(k)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(2.2 * size, size),
+                                      gridspec_kw={"width_ratios": [1, 1.2]})
+    left.imshow(image, cmap="gray")
+    left.axis("off")
+    if title:
+        left.set_title(title, fontsize=9)
+    names = [class_names[i] for i in top.indices.tolist()]
+    right.barh(range(k), top.values.numpy(), color="tab:blue")
+    right.set_yticks(range(k), names)
+    right.invert_yaxis()  # the most probable class on top
+    right.set_xlim(0, 1)
+    right.set_xlabel("probability")
+    for row, p in enumerate(top.values.tolist()):
+        right.text(min(p + 0.02, 0.8), row, f"{p:.1%}", va="center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def format_table(rows, columns=None) -> str:
+    """A plain-text table of ``rows`` (a list of dicts), one line per row (lesson 07).
+
+    ``columns`` picks and orders the keys (default: every key, in order of appearance). Ints are
+    written with thousands separators, floats with 4 significant digits, a missing value as
+    "–"; numbers are right-aligned, text left-aligned. ``print`` the result.
+    """
+    rows = list(rows)
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+    if not columns:
+        raise ValueError("a table needs at least one column")
+
+    def cell(value):
+        if value is None:
+            return "–"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return str(value)
+        return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+    def numeric(column):
+        values = [row[column] for row in rows if row.get(column) is not None]
+        return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+    body = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(str(c)), *(len(line[i]) for line in body)) for i, c in enumerate(columns)]
+    right = [numeric(c) for c in columns]
+
+    def line(cells):
+        return " | ".join(s.rjust(w) if r else s.ljust(w) for s, w, r in zip(cells, widths, right)).rstrip()
+
+    header = line([str(c) for c in columns])
+    rule = "-+-".join("-" * w for w in widths)
+    return "\n".join([header, rule] + [line(cells) for cells in body])

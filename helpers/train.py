@@ -7,9 +7,11 @@ precision, a progress bar, and callbacks that receive each epoch's metrics.
 """
 import contextlib
 import itertools
+import json
 import math
 import os
 import re
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,6 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from .check import clean_message
+from .config import is_quick
+from .device import get_device
 from .display import Progress
 
 Callback = Callable[[int, dict], None]
@@ -134,38 +138,110 @@ class _Totals:
                 "fix the data (a corrupt file? a division by a zero std?)")
 
 
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA and MPS run asynchronously), to read the clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _logits(forward, x, tta: bool):
+    """``forward(x)``; with ``tta``, the mean of the logits on ``x`` and on its mirror image
+    ``x.flip(3)`` (flip test-time augmentation, lesson 07). Logits are averaged, not
+    probabilities: for a loss on the result it is the same kind of output the model gives."""
+    out = forward(x)
+    return (out + forward(x.flip(3))) / 2 if tta else out
+
+
+def _check_tta(x: torch.Tensor, tta: bool) -> None:
+    if tta and x.ndim != 4:
+        raise ValueError(f"tta=True flips images horizontally: it needs [N,C,H,W] batches, got shape "
+                         f"{tuple(x.shape)}")
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn=F.cross_entropy, device=None,
-             amp: bool | torch.dtype = False, channels_last: bool = False) -> dict:
-    """Mean loss (and accuracy, for classifiers) of ``model`` over ``loader`` (lesson 03)."""
-    device = _device(model, device)
+             amp: bool | torch.dtype = False, channels_last: bool = False, tta: bool = False) -> dict:
+    """Mean loss (and accuracy, for classifiers) of ``model`` over ``loader`` (lesson 03).
+
+    ``tta=True`` scores the mean of the logits on each image and on its horizontal mirror
+    (flip test-time augmentation, lesson 07)."""
+    return _evaluate(model, model, loader, loss_fn, _device(model, device), amp, channels_last, tta)
+
+
+def _evaluate(model, forward, loader, loss_fn, device, amp, channels_last, tta) -> dict:
+    """:func:`evaluate`, running the batches through ``forward`` (``model`` or its compiled form)."""
     totals = _Totals(device)
     dtype = _amp_dtype(device, amp)
-    with _evaluating(model):
+    with _evaluating(model), torch.no_grad():
         for x, y in _batches(loader, device, channels_last):
+            _check_tta(x, tta)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out = model(x)
+                out = _logits(forward, x, tta)
                 _check_batch(out, y)
                 loss = loss_fn(out.float(), y)
             totals.add(loss, out, y, x)
     result = totals.result()
     if totals.bad_batches:
-        warnings.warn(f"evaluate: {totals.bad_inputs()}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"evaluate: {totals.bad_inputs()}", RuntimeWarning, stacklevel=4)
     return result
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, loader: Iterable, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model: torch.nn.Module, loader: Iterable, device=None,
+            tta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(predicted classes, targets)`` over a whole loader, on the CPU (lesson 04).
 
     Feed them to :func:`helpers.plot.confusion_matrix`, or index the misclassified images.
+    ``tta=True`` predicts from the mean logits on each image and its mirror image (lesson 07).
     """
     preds, targets = [], []
     with _evaluating(model):
         for x, y in _batches(loader, _device(model, device), channels_last=False):
-            preds.append(model(x).argmax(1))
+            _check_tta(x, tta)
+            preds.append(_logits(model, x, tta).argmax(1))
             targets.append(y)
     return torch.cat(preds).cpu(), torch.cat(targets).cpu()  # one copy to the host, at the end
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+class _Forward:
+    """What ``fit`` calls for a forward pass (lesson 07): ``torch.compile(model)`` when asked,
+    else the model itself. Compiling happens at the first call; when it fails (no C++
+    compiler or triton, an unsupported platform or torch) a one-line warning says why and
+    the model runs eagerly from then on. An error of the model itself is raised as without
+    compile. The weights stay in ``model``: its state_dict keys do not change."""
+
+    def __init__(self, model: torch.nn.Module, compile: bool | str):
+        self.model, self.compiled = model, None
+        if compile is False or compile is None:
+            return
+        if compile is not True and compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be True, False or a torch.compile mode "
+                             f"({', '.join(map(repr, COMPILE_MODES))}), not {compile!r}")
+        try:
+            self.compiled = torch.compile(model, mode=None if compile is True else compile)
+        except Exception as exc:  # torch.compile refuses this platform up front
+            self._fall_back(exc)
+
+    def __call__(self, x):
+        if self.compiled is None:
+            return self.model(x)
+        try:
+            return self.compiled(x)
+        except Exception as exc:
+            out = self.model(x)  # a bug in the model raises here, as it would without compile
+            self._fall_back(exc)
+            return out
+
+    def _fall_back(self, exc: Exception) -> None:
+        self.compiled = None
+        warnings.warn(f"fit: torch.compile failed ({type(exc).__name__}: {clean_message(exc)}); "
+                      "training without it (eager mode), which gives the same results, only slower",
+                      RuntimeWarning, stacklevel=4)
 
 
 def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimizer,
@@ -173,7 +249,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
         device=None, scheduler=None, callbacks: Iterable[Callback] = (),
         amp: bool | torch.dtype = False, channels_last: bool = False,
         progress: bool = True, history: History | None = None,
-        scheduler_step: str = "epoch") -> History:
+        scheduler_step: str = "epoch", compile: bool | str = False) -> History:
     """Train ``model`` for ``epochs`` epochs and return the :class:`History` (lesson 03).
 
     - ``scheduler.step()`` runs once per epoch, after the optimiser's steps; with
@@ -186,6 +262,12 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
       (:class:`EarlyStopping`, lesson 06).
     - ``amp=True`` runs the forward pass in bfloat16 (float16 with loss scaling on GPUs
       without bfloat16); ``channels_last=True`` stores image batches NHWC for faster convolutions.
+    - ``compile=True`` runs the model through ``torch.compile`` (a string picks its mode:
+      ``"reduce-overhead"`` uses CUDA graphs, ``"max-autotune"``), for training and validation;
+      ``model`` keeps the weights, with the same state_dict keys. Where compiling fails, one
+      warning says why and training goes on eagerly (lesson 07).
+    - ``metrics["train_time"]`` is the seconds spent in the epoch's training loop (the device
+      is synchronised once, at its end): ``sum(history["train_time"])`` is the training time.
     - pass the returned ``history`` back in to continue training where it stopped.
     - a non-finite loss is a RuntimeWarning that says whether the inputs hold NaN/inf (fix
       the data) or the training diverged (lower the learning rate). Once the weights are no
@@ -201,6 +283,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    forward = _Forward(model, compile)
     history = history if history is not None else History()
     dtype = _amp_dtype(device, amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -208,12 +291,13 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     for epoch in range(first, first + epochs):
         model.train()
         totals = _Totals(device)
+        started = time.perf_counter()
         start_lr = optimizer.param_groups[0]["lr"]
         bar = Progress(_batches(train_loader, device, channels_last), total=_len_or_none(train_loader),
                        desc=f"epoch {epoch}/{first + epochs - 1}", enabled=progress)
         for x, y in bar:
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out = model(x)
+                out = forward(x)
                 _check_batch(out, y)
                 loss = loss_fn(out.float(), y)
             optimizer.zero_grad(set_to_none=True)
@@ -223,13 +307,15 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
             if per_batch:
                 scheduler.step()
             totals.add(loss, out, y, x)
-        metrics = {"epoch": epoch, **totals.result("train_", model)}
+        _synchronize(device)  # the one wait for the device: the clock then covers all the epoch's work
+        train_time = time.perf_counter() - started
+        metrics = {"epoch": epoch, **totals.result("train_", model), "train_time": train_time}
         if problem := _divergence(epoch, metrics["train_loss"], totals):
             warnings.warn(problem, RuntimeWarning, stacklevel=2)
         if scheduler is not None:
             metrics["lr"] = start_lr
         if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn, device, amp, channels_last)
+            val = _evaluate(model, forward, val_loader, loss_fn, device, amp, channels_last, tta=False)
             # Scores of non-finite weights mean nothing (an all-NaN model still "predicts" class 0).
             metrics.update({f"val_{k}": v if totals.weights_finite else math.nan for k, v in val.items()})
         if plateau:
@@ -240,7 +326,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
         for callback in callbacks:
             callback(epoch, metrics)
         bar.finish(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                              for k, v in metrics.items() if k != "epoch"))
+                              for k, v in metrics.items() if k not in ("epoch", "train_time")))
         if not totals.weights_finite or any(getattr(cb, "stop", False) for cb in callbacks):
             break
     return history
@@ -310,6 +396,50 @@ def _len_or_none(loader):
         return len(loader)
     except TypeError:
         return None
+
+
+def describe_device(device) -> str:
+    """A device in words, for a results table: ``"cuda (NVIDIA H100 80GB HBM3)"``, ``"cpu (2 cores)"``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({os.cpu_count()} cores)"
+    return device.type
+
+
+def _json_value(key: str, value):
+    """``value`` as JSON holds it; a tensor or NumPy scalar becomes a Python number."""
+    if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.numel() == 1):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"record_result: {key}={value!r} is a {type(value).__name__}; pass numbers or strings "
+                    "(e.g. float(acc), round(seconds, 1))")
+
+
+def record_result(lesson: str, run: str, device=None, **values) -> dict | None:
+    """Append one JSON line ``{"lesson", "run", "device", "mode", **values}`` to the file named
+    by the environment variable ``COURSE_RESULTS``; do nothing when it is unset (lesson 07).
+
+    Lessons call it after each headline training run, e.g.
+    ``record_result("07", "ResNet-9 on CIFAR-10", device=DEVICE, test_acc=0.93, train_s=14.2)``;
+    ``tools/gpu_run.sh`` turns the lines into the README's table of measured results.
+    ``device`` defaults to the one the course picks; ``mode`` is quick or full. Returns the
+    record written, or None.
+    """
+    path = os.environ.get("COURSE_RESULTS", "").strip()
+    if not path:
+        return None
+    record = {"lesson": str(lesson), "run": str(run),
+              "device": describe_device(device if device is not None else get_device()),
+              "mode": "quick" if is_quick() else "full"}
+    record.update({key: _json_value(key, value) for key, value in values.items()})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
 
 
 # ---------------------------------------------------------------------------- checkpoints

@@ -489,3 +489,67 @@ def test_device_loaders_normalise_a_seeded_subset(mirror):
     assert abs(float(x.mean())) < 0.15 and abs(float(x.std()) - 1) < 0.15
     again, _ = data.device_loaders("MNIST", "cpu", batch_size=500, limit=2_000)
     assert torch.equal(again.labels, train.labels)
+
+
+def test_random_crop_flip_without_flip_only_shifts():
+    torch.manual_seed(0)
+    images = torch.randint(1, 256, (64, 1, 8, 8), dtype=torch.uint8)
+    assert torch.equal(data.random_crop_flip(images, padding=0, flip=False), images)  # nothing mirrored
+    mirrored = data.random_crop_flip(images, padding=0)  # the default still flips about half
+    assert 10 < sum(not torch.equal(a, b) for a, b in zip(mirrored, images)) < 54
+
+
+def test_device_loaders_augment_mnist_with_shifts_only(mirror, monkeypatch):
+    calls = []
+
+    def spy(images, padding=4, flip=True):
+        calls.append((padding, flip))
+        return images
+
+    monkeypatch.setattr(data, "random_crop_flip", spy)
+    for name in ("MNIST", "FashionMNIST"):
+        train, _ = data.device_loaders(name, "cpu", batch_size=100, limit=100, augment=True)
+        next(iter(train))
+    assert calls == [(2, False), (4, True)]  # a mirrored digit is not a digit; a mirrored shoe is a shoe
+
+
+def test_device_loaders_drop_last_keeps_every_training_batch_full(mirror):
+    kept, _ = data.device_loaders("MNIST", "cpu", batch_size=300, limit=1_000, drop_last=True)
+    assert len(kept) == 3 and [len(y) for _, y in kept] == [300, 300, 300]
+    whole, test = data.device_loaders("MNIST", "cpu", batch_size=300, limit=1_000)
+    assert len(whole) == 4 and [len(y) for _, y in whole] == [300, 300, 300, 100]
+    assert not test.drop_last  # the test set is always scored whole
+
+
+def test_cifar10_test_sets_gives_both_mirror_test_folders(cifar_mirror, empty_data_root):
+    images = cifar_mirror(split="test-lossless", per_class=2, number=lambda label, i: 10 * i + label)
+    _fake_cifar(images.parent, "test", per_class=3, suffix=".jpg")
+    (images / "PARTIAL").touch()
+    sets = data.cifar10_test_sets(download=False)
+    assert list(sets) == ["test-lossless", "test"]
+    lossless, jpeg = sets["test-lossless"], sets["test"]
+    assert len(lossless[1]) == 20 and len(jpeg[1]) == 30  # each from its own folder
+    assert lossless[0][:, 1, 0, 0].tolist() == list(range(20))  # in the download's order, as cifar10_tensors
+    assert torch.equal(lossless[0], data.cifar10_tensors(train=False, download=False)[0])
+    assert jpeg[0].dtype == torch.uint8 and jpeg[0].shape == (30, 3, 32, 32) and jpeg[1].dtype == torch.int64
+    assert {p.name for p in (empty_data_root / "CIFAR10").iterdir()} == {"test_uint8.pt", "test-jpeg_uint8.pt"}
+    again = data.cifar10_test_sets(download=False)  # from the two caches, not swapped
+    assert len(again["test-lossless"][1]) == 20 and len(again["test"][1]) == 30
+
+
+def test_cifar10_test_sets_with_one_test_folder_or_the_pickles(cifar_mirror, empty_data_root, monkeypatch):
+    (cifar_mirror(split="test", per_class=2) / "PARTIAL").touch()
+    sets = data.cifar10_test_sets(download=False)
+    assert list(sets) == ["test"] and len(sets["test"][1]) == 20
+    pickles = empty_data_root / "cifar-10-batches-py"  # a download: torchvision's test pickle only
+    pickles.mkdir()
+
+    class FakeCIFAR10:
+        def __init__(self, root, train, download):
+            self.data = np.zeros((5, 32, 32, 3), dtype=np.uint8)
+            self.targets = [0, 1, 2, 3, 4]
+
+    monkeypatch.setattr(datasets, "CIFAR10", FakeCIFAR10)
+    with pytest.warns(UserWarning, match="5 images"):
+        sets = data.cifar10_test_sets(download=False)
+    assert list(sets) == ["test"] and sets["test"][1].tolist() == [0, 1, 2, 3, 4]

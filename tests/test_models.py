@@ -1,5 +1,8 @@
+import warnings
+
 import pytest
 import torch
+import torchvision
 
 from helpers import models
 
@@ -107,3 +110,326 @@ def test_small_cnn_shapes_and_block_order():
     assert [type(m) for m in first] == [torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU]
     assert first[0].bias is None  # BN's shift makes the conv bias redundant
     assert models.SmallCNN(in_channels=1)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+# Lesson 07: parameter counts written from each architecture's definition, not the models' own counts.
+def _conv(c_in, c_out, k, bias=False, groups=1):
+    return c_out * (c_in // groups) * k * k + (c_out if bias else 0)
+
+
+def _bn(c):
+    return 2 * c  # weight and bias
+
+
+def _linear(n_in, n_out, bias=True):
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _cbr(c_in, c_out, k=3):
+    return _conv(c_in, c_out, k) + _bn(c_out)
+
+
+def _alexnet_params(c):
+    convs = _conv(c, 64, 5, True) + _conv(64, 128, 5, True) + _conv(128, 256, 3, True) \
+        + _conv(256, 256, 3, True) + _conv(256, 128, 3, True)
+    return convs + _linear(128 * 4 * 4, 512) + _linear(512, 512) + _linear(512, 10)
+
+
+def _vgg11_params(c):
+    convs = [(c, 64), (64, 128), (128, 256), (256, 256), (256, 512), (512, 512), (512, 512), (512, 512)]
+    return sum(_cbr(i, o) for i, o in convs) + _linear(512, 10)
+
+
+def _inception_params(c, c1, c2, c3, c4):
+    return _cbr(c, c1, 1) + _cbr(c, c2[0], 1) + _cbr(c2[0], c2[1], 3) + _cbr(c, c3[0], 1) \
+        + _cbr(c3[0], c3[1], 5) + _cbr(c, c4, 1)
+
+
+def _googlenet_params(c):
+    blocks = [(64, 32, (48, 64), (8, 16), 16), (128, 64, (64, 96), (16, 48), 32),
+              (240, 96, (48, 104), (8, 24), 32), (256, 112, (64, 144), (16, 32), 32)]
+    return _cbr(c, 64) + sum(_inception_params(*b) for b in blocks) + _linear(320, 10)
+
+
+def _basic_block_params(c_in, c_out, stride, shortcut=True):
+    projection = shortcut and (stride != 1 or c_in != c_out)
+    return _cbr(c_in, c_out) + _cbr(c_out, c_out) + (_cbr(c_in, c_out, 1) if projection else 0)
+
+
+def _resnet_params(blocks, widths, c=3, shortcuts=True):
+    total, width = _cbr(c, widths[0]), widths[0]
+    for i, (n, w) in enumerate(zip(blocks, widths)):
+        total += _basic_block_params(width, w, 1 if i == 0 else 2, shortcuts)
+        total += (n - 1) * _basic_block_params(w, w, 1, shortcuts)
+        width = w
+    return total + _linear(width, 10)
+
+
+def _resnet9_params(c):
+    return _cbr(c, 64) + _cbr(64, 128) + 2 * _cbr(128, 128) + _cbr(128, 256) + _cbr(256, 512) \
+        + 2 * _cbr(512, 512) + _linear(512, 10, bias=False)
+
+
+def _densenet_params(c, k=12, blocks=(6, 6, 6)):
+    total, width = _conv(c, 2 * k, 3), 2 * k
+    for i, n in enumerate(blocks):
+        total += sum(_bn(width + j * k) + _conv(width + j * k, k, 3) for j in range(n))
+        width += n * k
+        if i < len(blocks) - 1:
+            total += _bn(width) + _conv(width, width // 2, 1)
+            width //= 2
+    return total + _bn(width) + _linear(width, 10)
+
+
+def _mobilenet_params(c, widths=(32, 64, 128, 128, 256, 256, 512, 512, 512)):
+    separable = sum(_conv(i, i, 3, groups=i) + _bn(i) + _conv(i, o, 1) + _bn(o)
+                    for i, o in zip(widths, widths[1:]))
+    return _cbr(c, widths[0]) + separable + _linear(widths[-1], 10)
+
+
+ARCHITECTURES = {  # name: (build(in_channels), expected parameter count(in_channels))
+    "alexnet": (lambda c: models.AlexNet(in_channels=c), _alexnet_params),
+    "vgg11": (lambda c: models.VGG(in_channels=c), _vgg11_params),
+    "googlenet": (lambda c: models.GoogLeNet(in_channels=c), _googlenet_params),
+    "resnet18": (lambda c: models.resnet18(in_channels=c), lambda c: _resnet_params((2,) * 4, (64, 128, 256, 512), c)),
+    "cifar_resnet20": (lambda c: models.cifar_resnet(20), lambda c: _resnet_params((3, 3, 3), (16, 32, 64))),
+    "cifar_resnet14_w8": (lambda c: models.cifar_resnet(14, width=8), lambda c: _resnet_params((2, 2, 2), (8, 16, 32))),
+    "resnet9": (lambda c: models.resnet9(in_channels=c), _resnet9_params),
+    "densenet": (lambda c: models.DenseNet(in_channels=c), _densenet_params),
+    "densenet_k8": (lambda c: models.DenseNet(8, (2, 3), in_channels=c), lambda c: _densenet_params(c, 8, (2, 3))),
+    "mobilenet": (lambda c: models.MobileNet(in_channels=c), _mobilenet_params),
+    "mobilenet_half": (lambda c: models.MobileNet(in_channels=c, width_mult=0.5),
+                       lambda c: _mobilenet_params(c, (16, 32, 64, 64, 128, 128, 256, 256, 256))),
+}
+
+
+@pytest.mark.parametrize("name, in_channels", [(name, c) for name in ARCHITECTURES for c in (3, 1)
+                                                if c == 3 or not name.startswith("cifar_resnet")])  # RGB only
+def test_classic_architectures_shapes_backward_and_parameter_counts(name, in_channels):
+    build, expected_params = ARCHITECTURES[name]
+    torch.manual_seed(0)
+    model = build(in_channels)
+    assert models.count_parameters(model) == expected_params(in_channels)
+    out = model(torch.randn(2, in_channels, 32, 32))
+    assert out.shape == (2, 10)
+    out.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()), "a layer gets no gradient"
+
+
+def test_inception_concatenates_four_branches_with_their_kernels():
+    block = models.Inception(20, 4, (6, 8), (2, 3), 5)
+    assert block.out_channels == 4 + 8 + 3 + 5
+    out = block(torch.randn(2, 20, 9, 9))
+    assert out.shape == (2, block.out_channels, 9, 9)  # every branch keeps h and w
+    kernels = [[m.kernel_size for m in branch.modules() if isinstance(m, torch.nn.Conv2d)]
+               for branch in (block.branch1, block.branch2, block.branch3, block.branch4)]
+    assert kernels == [[(1, 1)], [(1, 1), (3, 3)], [(1, 1), (5, 5)], [(1, 1)]]
+    assert isinstance(block.branch4[0], torch.nn.MaxPool2d) and block.branch4[0].stride == 1
+    first_channels = block.branch1(torch.randn(2, 20, 9, 9)).shape[1]  # branch 1 comes first in the concat
+    block.eval()
+    x = torch.randn(2, 20, 9, 9)
+    assert torch.equal(block(x)[:, :first_channels], block.branch1(x))
+    assert models.count_parameters(block) == _inception_params(20, 4, (6, 8), (2, 3), 5)
+
+
+def test_vgg_block_is_num_convs_3x3_then_a_pool():
+    block = models.vgg_block(3, 8, 2)
+    convs = [m for m in block if isinstance(m, torch.nn.Sequential)]
+    assert [c[0].kernel_size for c in convs] == [(3, 3), (3, 3)]
+    assert [(c[0].in_channels, c[0].out_channels) for c in convs] == [(3, 8), (8, 8)]
+    assert isinstance(block[-1], torch.nn.MaxPool2d)
+    assert block(torch.zeros(2, 3, 16, 16)).shape == (2, 8, 8, 8)
+
+
+@pytest.mark.parametrize("c_in, c_out, stride", [(16, 16, 1), (16, 32, 2)])
+def test_plain_block_is_the_same_layers_without_the_addition(c_in, c_out, stride):
+    torch.manual_seed(0)
+    x = torch.randn(2, c_in, 8, 8)
+    for shortcut in (True, False):
+        block = models.ResidualBlock(c_in, c_out, stride, shortcut=shortcut).eval()
+        torch.nn.init.zeros_(block.body[-1].weight)  # silence the body: F(x) = 0
+        torch.nn.init.zeros_(block.body[-1].bias)
+        with torch.no_grad():
+            out = block(x)
+            if shortcut:  # relu(0 + shortcut(x)): the input gets through
+                assert torch.allclose(out, torch.relu(block.shortcut(x)))
+                assert out.abs().sum() > 0
+            else:         # relu(0): nothing gets through
+                assert block.shortcut is None
+                assert torch.equal(out, torch.zeros_like(out))
+    residual = models.count_parameters(models.ResidualBlock(c_in, c_out, stride))
+    plain = models.count_parameters(models.ResidualBlock(c_in, c_out, stride, shortcut=False))
+    projection = _cbr(c_in, c_out, 1) if c_in != c_out else 0  # the 1x1 conv + BN, only where shapes change
+    assert residual - plain == projection
+
+
+@pytest.mark.parametrize("build", [lambda s: models.cifar_resnet(8, shortcuts=s),
+                                   lambda s: models.ResNet((1, 1), (8, 16), shortcuts=s)])
+def test_shortcuts_switch_reaches_every_block(build):
+    x1, x2 = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)
+    outputs = {}
+    for shortcuts in (True, False):
+        model = build(shortcuts).eval()
+        for block in model.stages:
+            assert (block.shortcut is not None) == shortcuts
+            torch.nn.init.zeros_(block.body[-1].weight)
+            torch.nn.init.zeros_(block.body[-1].bias)
+        with torch.no_grad():
+            outputs[shortcuts] = model(x1), model(x2)
+    assert not torch.allclose(*outputs[True])  # the input reaches the head through the shortcuts
+    assert torch.equal(*outputs[False])        # plain: every silenced block cuts it off
+
+
+def test_resnet18_passes_the_shortcuts_switch_on():
+    assert all(block.shortcut is None for block in models.resnet18(shortcuts=False).stages)
+    assert all(block.shortcut is not None for block in models.resnet18().stages)
+
+
+def test_cifar_resnet_stages_and_depth_check():
+    model = models.cifar_resnet(14, width=8).eval()
+    shapes = []
+    for block in model.stages:
+        block.register_forward_hook(lambda module, inputs, out: shapes.append(tuple(out.shape[1:])))
+    model(torch.zeros(1, 3, 32, 32))
+    assert shapes == [(8, 32, 32)] * 2 + [(16, 16, 16)] * 2 + [(32, 8, 8)] * 2  # n = (14 - 2) / 6 = 2
+    convs = [m for m in models.cifar_resnet(32).modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(convs) + 1 == 32  # 31 3x3 convolutions + the linear layer
+    assert (models.count_parameters(models.cifar_resnet(20)) - models.count_parameters(models.cifar_resnet(20, False))
+            == _cbr(16, 32, 1) + _cbr(32, 64, 1))  # only the two projections differ
+    for depth in (21, 22, 16, 2, 0, 20.0):
+        with pytest.raises(ValueError, match=r"depth must be 6n \+ 2 \(8, 14, 20"):
+            models.cifar_resnet(depth)
+    with pytest.raises(ValueError, match="width must be a positive int"):
+        models.cifar_resnet(20, width=0)
+
+
+def test_resnet9_adds_its_residuals_and_scales_the_logits():
+    model = models.resnet9(width=16).eval()
+    assert isinstance(model.head[0], torch.nn.AdaptiveMaxPool2d)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        features = model.layer3(model.layer2(model.layer1(model.prep(x)) + model.res1(model.layer1(model.prep(x)))))
+        expected = model.head(features + model.res3(features)) * 0.125
+        assert torch.allclose(model(x), expected, atol=1e-5)
+    assert model.head[-1].in_features == 128  # width 16: channels 16, 32, 64, 128
+
+
+def test_dense_block_grows_by_growth_rate_per_layer():
+    block = models.DenseBlock(5, growth_rate=3, num_layers=4).eval()
+    assert block.out_channels == 5 + 4 * 3
+    x = torch.randn(2, 5, 6, 6)
+    out = block(x)
+    assert out.shape == (2, 17, 6, 6)
+    assert torch.equal(out[:, :5], x)  # the input is passed on unchanged, new channels appended
+    assert [layer[-1].in_channels for layer in block.layers] == [5, 8, 11, 14]
+    down = models.transition(17, 8)
+    assert down(out).shape == (2, 8, 3, 3)
+    assert isinstance(down[-1], torch.nn.AvgPool2d)
+
+
+def test_depthwise_separable_conv_and_its_savings():
+    block = models.DepthwiseSeparableConv(8, 16, stride=2)
+    assert block.depthwise[0].groups == 8 and block.depthwise[0].out_channels == 8
+    assert block.pointwise[0].kernel_size == (1, 1)
+    assert block(torch.zeros(2, 8, 16, 16)).shape == (2, 16, 8, 8)
+    separable = models.count_macs(models.DepthwiseSeparableConv(8, 16), (8, 8, 8))
+    standard = models.count_macs(torch.nn.Conv2d(8, 16, 3, padding=1), (8, 8, 8))
+    assert separable == 8 * 8 * (8 * 3 * 3 + 8 * 16)  # per pixel: depthwise 9 per channel, pointwise 8 x 16
+    assert standard == 8 * 8 * 16 * 8 * 3 * 3
+
+
+def test_count_macs_is_exact_for_conv_and_linear():
+    conv = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)  # 9x9 => 5x5; each output sees 4/2 channels
+    assert models.count_macs(conv, (4, 9, 9)) == 6 * 5 * 5 * 2 * 3 * 3
+    assert models.count_macs(torch.nn.Linear(7, 3), (7,)) == 7 * 3
+    net = torch.nn.Sequential(conv, torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(150, 3))
+    assert models.count_macs(net, [4, 9, 9]) == 6 * 5 * 5 * 2 * 3 * 3 + 150 * 3
+
+
+def test_count_macs_runs_in_eval_mode_and_restores_each_modules_mode():
+    # BatchNorm in training mode refuses a batch of one: the count must run in eval mode.
+    model = torch.nn.Sequential(torch.nn.Linear(7, 3), torch.nn.BatchNorm1d(3), torch.nn.Dropout())
+    model.train()
+    model[2].eval()  # a submodule a learner froze on purpose
+    assert models.count_macs(model, (7,)) == 21
+    assert [m.training for m in model.modules()] == [True, True, True, False]
+    assert model[1].num_batches_tracked == 0  # the count changed no running statistics
+    with pytest.raises(ValueError):
+        models.count_macs(model, (8,))
+    assert [m.training for m in model.modules()] == [True, True, True, False]
+
+
+def test_count_macs_rejects_a_wrong_input_shape_clearly():
+    model = models.SmallCNN(widths=(8, 16))
+    with pytest.raises(ValueError, match=r"does not take an input of shape \(1, 28, 28\): .*3 channels"):
+        models.count_macs(model, (1, 28, 28))
+    with pytest.raises(ValueError, match=r"shape \(1, 3, 32, 32\)"):  # a batch dimension by mistake
+        models.count_macs(model, (1, 3, 32, 32))
+    for bad in (32, (3, 0, 32), (3, 32.0, 32), ()):
+        with pytest.raises(ValueError, match="input_shape must be the shape of one input"):
+            models.count_macs(model, bad)
+    assert models.count_macs(models.LeNet5(), (1, 28, 28)) == (6 * 28 * 28 * 25 + 16 * 10 * 10 * 6 * 25
+                                                              + 400 * 120 + 120 * 84 + 84 * 10)
+
+
+def _no_download(*args, **kwargs):
+    pytest.fail("no download may be attempted")  # pytest's Failed is not an Exception: nothing can swallow it
+
+
+def test_torchvision_model_falls_back_to_random_weights_offline(monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise OSError("no network here")
+
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_download)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, loaded = models.torchvision_model("resnet18", 3)
+    assert loaded is False
+    assert [str(w.message) for w in caught] == [
+        "pretrained weights for resnet18 unavailable (OSError: no network here): using random weights"]
+    assert model.fc.out_features == 3
+    model.eval()
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 3)
+
+
+def test_torchvision_model_loads_weights_when_they_can_be_had(monkeypatch):
+    reference = torchvision.models.resnet18().state_dict()
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", lambda self, *a, **k: reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model, loaded = models.torchvision_model("resnet18", 5)
+    assert loaded is True
+    assert torch.equal(model.conv1.weight, reference["conv1.weight"])
+    assert model.fc.out_features == 5
+
+
+@pytest.mark.parametrize("name, head", [("mobilenet_v3_small", "classifier.3"), ("squeezenet1_1", "classifier.1")])
+def test_torchvision_model_without_weights_never_downloads(monkeypatch, name, head):
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", _no_download)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_download)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model, loaded = models.torchvision_model(name, 4, pretrained=False)
+    assert loaded is False
+    layer = model.get_submodule(head)
+    assert getattr(layer, "out_features", getattr(layer, "out_channels", None)) == 4
+    model.eval()
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 4)
+
+
+def test_torchvision_model_rejects_unknown_names():
+    with pytest.raises(ValueError, match=r"unknown torchvision model 'resnet81': try resnet18"):
+        models.torchvision_model("resnet81", 10, pretrained=False)
+    with pytest.raises(ValueError, match=r"unknown torchvision model 'fasterrcnn_resnet50_fpn'.*list_models"):
+        models.torchvision_model("fasterrcnn_resnet50_fpn", 10, pretrained=False)  # not a classifier
+
+
+@pytest.mark.parametrize("build, trunk, shape", [
+    (models.AlexNet, "features", (128, 4, 4)), (models.VGG, "features", (512, 1, 1)),
+    (models.GoogLeNet, "blocks", (320, 4, 4)), (models.DenseNet, "features", (132, 4, 4)),
+    (models.MobileNet, "features", (512, 4, 4)), (lambda: models.MobileNet(width_mult=0.25), "features", (128, 4, 4))])
+def test_each_trunk_ends_where_its_head_expects(build, trunk, shape):
+    model, x = build(), torch.zeros(2, 3, 32, 32)
+    stem = getattr(model, "stem", torch.nn.Identity())
+    assert getattr(model, trunk)(stem(x)).shape[1:] == shape

@@ -158,3 +158,46 @@ def test_show_feature_maps_one_row_per_layer():
     assert not rows[1][1].images  # layer b has one channel: its second panel stays empty
     with pytest.raises(ValueError, match=r"\[b, c, h, w\]"):
         plot.show_feature_maps({"flat": torch.zeros(2, 10)})
+
+
+def test_compare_curves_draws_one_line_per_run_in_each_panel():
+    runs = {"plain": {"train_loss": [2.0, 1.5, 1.2], "val_acc": [0.3, 0.4, 0.5]},
+            "residual": {"train_loss": [1.8, 1.0, 0.7], "val_acc": [0.35, 0.55, 0.6]}}
+    fig = plot.compare_curves(runs, metrics=("train_loss", "val_acc"))
+    loss_ax, acc_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["plain", "residual"]
+    assert list(loss_ax.lines[1].get_ydata()) == [1.8, 1.0, 0.7]   # each run's own values
+    assert list(acc_ax.lines[0].get_xdata()) == [1, 2, 3]          # epochs count from 1, as fit's do
+    assert acc_ax.get_title() == "val_acc"
+    with pytest.raises(ValueError, match=r"no run recorded \['val_loss'\]"):
+        plot.compare_curves(runs, metrics=("val_loss",))
+
+
+def test_show_top_classes_draws_the_k_most_probable_best_first():
+    probabilities = torch.tensor([0.05, 0.6, 0.1, 0.25])
+    image = torch.zeros(3, 4, 5, dtype=torch.uint8)
+    image[0] = 255                                                 # a red image, not square: catches transposes
+    fig = plot.show_top_classes(image, probabilities, ["a", "b", "c", "d"], k=3, title="test")
+    picture, bars = fig.axes
+    assert picture.images[0].get_array().shape == (4, 5, 3)
+    assert np.allclose(picture.images[0].get_array()[0, 0], [1, 0, 0])  # uint8 scaled to [0, 1]
+    assert [t.get_text() for t in bars.get_yticklabels()] == ["b", "d", "c"]
+    assert [p.get_width() for p in bars.patches] == pytest.approx([0.6, 0.25, 0.1])
+    assert bars.yaxis_inverted()                                   # the best class is drawn on top
+    with pytest.raises(ValueError, match="4 probabilities for 3 class names"):
+        plot.show_top_classes(image, probabilities, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="k must be between 1 and 4"):
+        plot.show_top_classes(image, probabilities, ["a", "b", "c", "d"], k=5)
+
+
+def test_format_table_aligns_numbers_right_and_marks_missing_values():
+    rows = [{"model": "LeNet-5", "params": 62006, "acc": 0.98765},
+            {"model": "ResNet-18", "params": 11173962}]
+    lines = plot.format_table(rows).splitlines()
+    assert lines[0].split("|")[0].strip() == "model" and len(lines) == 4
+    assert lines[2] == "LeNet-5   |     62,006 | 0.9877"
+    assert lines[3] == "ResNet-18 | 11,173,962 |      –"
+    picked = plot.format_table(rows, columns=["params", "model"]).splitlines()
+    assert picked[0].startswith("    params | model")
+    with pytest.raises(ValueError, match="at least one column"):
+        plot.format_table([])

@@ -1,5 +1,8 @@
 import enum
+import json
 import math
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -556,3 +559,157 @@ def test_loading_never_runs_code_from_the_file(tmp_path):
     with pytest.raises(train.CheckpointError, match="not a readable checkpoint"):
         train.load_checkpoint(tmp_path / "evil.pt", models.MLP(4, [8], 2))
     assert not _Payload.ran
+
+
+# ------------------------------------------------------------------ lesson 07: tta, compile, timing
+class _Columns(nn.Module):
+    """Logits that are a fixed linear map of a [N,1,2,3] image's pixels: a mirror image
+    (flip of dim 3, the width) gives other logits, a flip of the height others again."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.arange(18.0).view(3, 6).sin() * 3)
+
+    def forward(self, x):
+        return x.flatten(1) @ self.weight.T
+
+
+def _images(n=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 2, 3, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror():
+    model, (x, y) = _Columns(), _images()
+    loader = data.DeviceLoader(x, y, batch_size=5)
+    with torch.no_grad():
+        logits = (model(x) + model(x.flip(3))) / 2  # logits averaged, not probabilities
+    result = train.evaluate(model, loader, tta=True)
+    assert result["loss"] == pytest.approx(F.cross_entropy(logits, y).item())
+    assert result["acc"] == pytest.approx((logits.argmax(1) == y).double().mean().item())
+    preds, _ = train.predict(model, loader, tta=True)
+    assert torch.equal(preds, logits.argmax(1))
+    # and the mean really differs from the plain model, the height flip, and averaged probabilities
+    with torch.no_grad():
+        plain = model(x)
+        flipped_height = (model(x) + model(x.flip(2))) / 2
+        probabilities = ((plain.softmax(1) + model(x.flip(3)).softmax(1)) / 2).log()
+    for other in (plain, flipped_height, probabilities):
+        assert F.cross_entropy(other, y).item() != pytest.approx(result["loss"], abs=1e-4)
+    assert train.evaluate(model, loader)["loss"] == pytest.approx(F.cross_entropy(plain, y).item())
+
+
+def test_tta_needs_image_batches():
+    with pytest.raises(ValueError, match=r"tta=True flips images horizontally: it needs \[N,C,H,W\] batches"):
+        train.evaluate(nn.Linear(5, 3), _toy(n=16), tta=True)
+
+
+def test_fit_records_the_training_time_of_each_epoch(monkeypatch):
+    waits = []
+    monkeypatch.setattr(train, "_synchronize", lambda device: waits.append(device))
+    model = nn.Linear(5, 3)
+    history = train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+                        val_loader=_toy(n=32), progress=False)
+    assert len(history["train_time"]) == 3
+    assert all(isinstance(t, float) and t > 0 for t in history["train_time"])
+    assert len(waits) == 3  # one wait for the device per epoch, none per batch
+
+
+class _FakeCompiled:
+    """What a monkeypatched torch.compile returns: the model, counting its calls; with
+    ``fail``, a compiler that breaks at its first call, as inductor does without a C++ compiler."""
+
+    def __init__(self, model, mode=None, fail=False):
+        self.model, self.mode, self.fail, self.calls = model, mode, fail, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("InductorError: CppCompileError: C++ compile error\nmore lines")
+        return self.model(x)
+
+
+def test_fit_trains_and_validates_through_torch_compile(monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: compiled.append(_FakeCompiled(model, mode))
+                        or compiled[-1])
+    model = nn.Linear(5, 3)
+    keys = list(model.state_dict())
+    train.fit(model, _toy(n=64), torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+              val_loader=_toy(n=32), progress=False, compile="reduce-overhead")
+    assert len(compiled) == 1 and compiled[0].mode == "reduce-overhead"
+    assert compiled[0].calls == 2 * 4 + 2 * 2  # every training and validation batch
+    assert list(model.state_dict()) == keys  # the module keeps its weights under its own names
+    with pytest.raises(ValueError, match="compile must be True, False or a torch.compile mode"):
+        train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), progress=False, compile="fast")
+
+
+@pytest.mark.parametrize("when", ["at compile", "at the first call"])
+def test_fit_falls_back_to_eager_when_compile_fails(monkeypatch, when):
+    def broken_compile(model, mode=None):
+        if when == "at compile":
+            raise RuntimeError("Windows not yet supported for torch.compile")
+        return _FakeCompiled(model, mode, fail=True)
+
+    def run(compile):
+        torch.manual_seed(0)
+        model = nn.Linear(5, 3)
+        history = train.fit(model, _toy(n=64), torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+                            val_loader=_toy(n=32), progress=False, compile=compile)
+        return model, history
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.warns(RuntimeWarning) as caught:
+        model, history = run(True)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert messages[0].startswith("fit: torch.compile failed (RuntimeError: ")
+    assert messages[0].endswith("training without it (eager mode), which gives the same results, only slower")
+    eager, eager_history = run(False)  # the same steps as without compile
+    assert torch.equal(model.weight, eager.weight)
+    assert history["val_loss"] == eager_history["val_loss"]
+
+
+def test_a_model_error_under_compile_is_the_models_error(monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: _FakeCompiled(model, mode, fail=True))
+    model = nn.Linear(4, 3)  # the toy inputs have 5 features
+    with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied"):
+        train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), progress=False, compile=True)
+
+
+def test_fit_with_the_real_torch_compile_keeps_clean_state_dict_keys(monkeypatch):
+    """The real torch.compile (dynamo's graph capture, with train/eval switches, and autograd's
+    ahead-of-time backward) with its "aot_eager" backend: inductor's C++ code generation would
+    take a minute on two cores."""
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None: real_compile(model, backend="aot_eager"))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(6, 3))
+    keys = list(model.state_dict())
+    x, y = _images(n=64)
+    loader = data.DeviceLoader(x, y, batch_size=16, shuffle=True, drop_last=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # compiled: no fallback to eager
+        history = train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+                            val_loader=loader, progress=False, compile=True)
+    assert list(model.state_dict()) == keys and not any("_orig_mod" in k for k in keys)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["val_loss"][-1] == pytest.approx(train.evaluate(model, loader)["loss"], rel=1e-4)
+
+
+def test_record_result_appends_one_json_line_per_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_RESULTS", raising=False)
+    assert train.record_result("07", "nothing to record into", acc=0.5) is None
+    path = tmp_path / "out" / "results.jsonl"
+    monkeypatch.setenv("COURSE_RESULTS", str(path))
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    train.record_result("07", "LeNet-5 on MNIST", device="cpu", test_acc=torch.tensor(0.9931), train_s=2.5)
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    train.record_result("05", "CNN", device=torch.device("cpu"), test_acc=np.float32(0.5), epochs=5)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0] == {"lesson": "07", "run": "LeNet-5 on MNIST", "device": f"cpu ({os.cpu_count()} cores)",
+                        "mode": "full", "test_acc": pytest.approx(0.9931), "train_s": 2.5}
+    assert lines[1]["mode"] == "quick" and lines[1]["epochs"] == 5 and lines[1]["test_acc"] == 0.5
+    with pytest.raises(TypeError, match=r"record_result: history=\[1, 2\] is a list; pass numbers or strings"):
+        train.record_result("07", "bad", history=[1, 2])
+    assert len(path.read_text().splitlines()) == 2  # nothing half-written

@@ -24,13 +24,14 @@ def run(path: Path, out_dir: Path | None, quick: bool, timeout: int) -> float:
     nb = nbformat.read(path, as_version=4)
     os.environ["COURSE_QUICK"] = "1" if quick else "0"
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    seconds = time.perf_counter() - start
     target = (out_dir / path.name) if out_dir else path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, target)
-    return seconds
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:  # a cell that fails or times out still leaves the run so far to diagnose
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, target)
+    return time.perf_counter() - start
 
 
 def main(argv=None) -> int:
