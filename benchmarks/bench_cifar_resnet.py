@@ -35,15 +35,11 @@ from torchvision import datasets, transforms
 import helpers
 from helpers import data, models, train
 from helpers.config import data_mirror, data_root
+from helpers.device import synchronize
 
 # The lesson's recipe (David Page, "How to train your ResNet", in mean-loss terms): see README.
 LR, MOMENTUM, WEIGHT_DECAY, LABEL_SMOOTHING, RECIPE_EPOCHS = 0.4, 0.9, 5e-4, 0.2, 10
 loss_fn = functools.partial(F.cross_entropy, label_smoothing=LABEL_SMOOTHING)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def speed_flags(device: torch.device) -> dict:
@@ -107,7 +103,7 @@ def plain_rate(model, loader, device, warmup: int, steps: int) -> float:
     total, seen, start = 0.0, 0, None
     for i, (x, y) in enumerate(loader):
         if i == warmup:
-            sync(device)
+            synchronize(device)
             start = time.perf_counter()
         x, y = x.to(device), y.to(device)
         loss = loss_fn(model(x), y)
@@ -119,7 +115,7 @@ def plain_rate(model, loader, device, warmup: int, steps: int) -> float:
         seen += len(y) if i >= warmup else 0
         if i + 1 == warmup + steps:
             break
-    sync(device)
+    synchronize(device)
     return seen / (time.perf_counter() - start)
 
 
@@ -177,7 +173,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     device = helpers.get_device(args.device)
     compile = {"auto": device.type == "cuda", "no": False}.get(args.compile, args.compile)
-    compile = True if compile == "default" else compile
     if args.limit < (args.warmup + args.steps) * args.batch_size:
         parser.error(f"--limit {args.limit} holds fewer than (warmup + steps) * batch-size = "
                      f"{(args.warmup + args.steps) * args.batch_size} images for the plain loops")

@@ -22,13 +22,7 @@ from torchvision import transforms
 
 import helpers
 from helpers import data, models, train
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    elif device.type == "mps":
-        torch.mps.synchronize()
+from helpers.device import synchronize
 
 
 def plain_loop(model, loader, optimizer, device):
@@ -50,11 +44,11 @@ def plain_loop(model, loader, optimizer, device):
 
 def seconds_per_epoch(run_epoch, epochs, device):
     run_epoch()  # warm-up: allocator, cuDNN autotuning, caches
-    sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(epochs):
         run_epoch()
-    sync(device)
+    synchronize(device)
     return (time.perf_counter() - start) / epochs
 
 

@@ -26,15 +26,11 @@ import torch.nn.functional as F
 
 import helpers
 from helpers import data, models, train
+from helpers.device import synchronize
 
 # The lesson's recipe: see README and the lesson.
 LR, MOMENTUM, WEIGHT_DECAY, LABEL_SMOOTHING, BATCH, RECIPE_EPOCHS = 0.1, 0.9, 5e-4, 0.1, 256, 12
 loss_fn = functools.partial(F.cross_entropy, label_smoothing=LABEL_SMOOTHING)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def recipe_optimizer(model, total_steps: int):
@@ -48,7 +44,7 @@ def recipe_optimizer(model, total_steps: int):
 
 def plain_epoch(model, loader, optimizer, device) -> float:
     """One epoch of the loop as first written; returns its seconds."""
-    sync(device)
+    synchronize(device)
     start = time.perf_counter()
     model.train()
     total = 0.0
@@ -58,7 +54,7 @@ def plain_epoch(model, loader, optimizer, device) -> float:
         loss.backward()
         optimizer.step()
         total += loss.item()  # a host sync every batch
-    sync(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 
@@ -109,7 +105,6 @@ def main(argv=None) -> None:
     device = helpers.get_device(args.device)
     compile = {"auto": "reduce-overhead" if device.type == "cuda" else False, "no": False}.get(args.compile,
                                                                                               args.compile)
-    compile = True if compile == "default" else compile
     print(f"torch {torch.__version__}, device {train.describe_device(device)}, {torch.get_num_threads()} CPU "
           f"threads; LeNet-5 on {args.limit} MNIST images per epoch", flush=True)
 

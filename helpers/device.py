@@ -52,6 +52,16 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
     return torch.device(name)
 
 
+def synchronize(device) -> None:
+    """Wait until ``device`` has run the work queued on it (CUDA and MPS run asynchronously),
+    so that a clock read next measures that work (lessons 03 and 07). A no-op on the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) in one call."""
     random.seed(seed)

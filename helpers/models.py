@@ -1,10 +1,10 @@
 """The course's models, each first built in the open in its lesson."""
+import contextlib
 import difflib
 import math
 import warnings
 
 import torch
-import torchvision
 from torch import nn
 
 from .check import clean_message
@@ -458,6 +458,19 @@ class MobileNet(nn.Module):
         return self.head(self.features(x))
 
 
+@contextlib.contextmanager
+def _evaluating(model: nn.Module):
+    """``model.eval()`` inside the block; then every submodule back to the mode it was in, so a
+    frozen part kept in eval mode stays there (lessons 04 and 07)."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes.items():
+            module.training = training
+
+
 def count_parameters(model: nn.Module) -> int:
     """How many trainable numbers a model has (lesson 04)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -480,13 +493,11 @@ def count_macs(model: nn.Module, input_shape) -> int:
         else:                              # each output number: in_features products
             macs.append(output.numel() * module.in_features)
 
-    modes = {module: module.training for module in model.modules()}
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     first = next(model.parameters(), None)
     x = torch.zeros(1, *shape, device=None if first is None else first.device)
     try:
-        model.eval()
-        with torch.no_grad():
+        with _evaluating(model), torch.no_grad():
             model(x)
     except RuntimeError as exc:
         raise ValueError(f"count_macs: the model does not take an input of shape {shape}: "
@@ -494,8 +505,6 @@ def count_macs(model: nn.Module, input_shape) -> int:
     finally:
         for hook in hooks:
             hook.remove()
-        for module, training in modes.items():
-            module.training = training
     return sum(macs)
 
 
@@ -518,6 +527,8 @@ def torchvision_model(name: str, num_classes: int, pretrained: bool = True) -> t
     final layer for ``num_classes`` (lesson 07). With ``pretrained=True`` it tries the default
     ImageNet weights (the torch hub cache, then a download that gives up after a socket timeout);
     when they cannot be had it warns one line and keeps random weights. Returns (model, weights_loaded)."""
+    import torchvision  # lazily: the course's own models (and helpers.train) need none of it
+
     from .data import DOWNLOAD_TIMEOUT_S, _socket_timeout  # lazily: models need no dataset code
 
     names = torchvision.models.list_models(module=torchvision.models)  # the classification models

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from .display import in_notebook
-from .train import _evaluating, split_name
+from .models import _evaluating
+from .train import split_name
 
 
 class LiveCurves:

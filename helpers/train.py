@@ -5,7 +5,6 @@ backward, step) plus what a careful loop needs: ``model.train()``/``model.eval()
 running sums kept on the device (one host sync per epoch, none per batch), optional mixed
 precision, a progress bar, and callbacks that receive each epoch's metrics.
 """
-import contextlib
 import itertools
 import json
 import math
@@ -22,8 +21,9 @@ import torch.nn.functional as F
 
 from .check import clean_message
 from .config import is_quick
-from .device import get_device
+from .device import get_device, synchronize
 from .display import Progress
+from .models import _evaluating
 
 Callback = Callable[[int, dict], None]
 
@@ -80,17 +80,6 @@ def _device(model: torch.nn.Module, device) -> torch.device:
     return tensor.device
 
 
-@contextlib.contextmanager
-def _evaluating(model: torch.nn.Module):
-    """``model.eval()`` inside the block, then back to the mode it was in."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _check_batch(out: torch.Tensor, y: torch.Tensor) -> None:
     if out.shape[0] != y.shape[0]:
         raise ValueError(f"the model returned {out.shape[0]} outputs for a batch of {y.shape[0]} targets")
@@ -138,14 +127,6 @@ class _Totals:
                 "fix the data (a corrupt file? a division by a zero std?)")
 
 
-def _synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA and MPS run asynchronously), to read the clock."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 def _logits(forward, x, tta: bool):
     """``forward(x)``; with ``tta``, the mean of the logits on ``x`` and on its mirror image
     ``x.flip(3)`` (flip test-time augmentation, lesson 07). Logits are averaged, not
@@ -160,7 +141,6 @@ def _check_tta(x: torch.Tensor, tta: bool) -> None:
                          f"{tuple(x.shape)}")
 
 
-@torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn=F.cross_entropy, device=None,
              amp: bool | torch.dtype = False, channels_last: bool = False, tta: bool = False) -> dict:
     """Mean loss (and accuracy, for classifiers) of ``model`` over ``loader`` (lesson 03).
@@ -307,7 +287,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
             if per_batch:
                 scheduler.step()
             totals.add(loss, out, y, x)
-        _synchronize(device)  # the one wait for the device: the clock then covers all the epoch's work
+        synchronize(device)  # the one wait for the device: the clock then covers all the epoch's work
         train_time = time.perf_counter() - started
         metrics = {"epoch": epoch, **totals.result("train_", model), "train_time": train_time}
         if problem := _divergence(epoch, metrics["train_loss"], totals):

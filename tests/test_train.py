@@ -88,6 +88,15 @@ def test_evaluate_and_predict_run_in_eval_mode_without_autograd():
         assert not model.training  # still the mode it was in before
 
 
+def test_evaluate_leaves_a_frozen_part_in_eval_mode():
+    # Transfer learning (lesson 07) keeps a frozen backbone in eval mode while the head trains:
+    # evaluating must restore each module's own mode, not switch the whole model to train().
+    model = nn.Sequential(nn.BatchNorm1d(5), nn.Linear(5, 3))
+    model[0].eval()
+    train.evaluate(model, _toy(n=32))
+    assert [m.training for m in model] == [False, True] and model.training
+
+
 def test_evaluate_matches_a_hand_computation():
     loader = _toy(n=50)
     model = nn.Linear(5, 3)
@@ -606,7 +615,7 @@ def test_tta_needs_image_batches():
 
 def test_fit_records_the_training_time_of_each_epoch(monkeypatch):
     waits = []
-    monkeypatch.setattr(train, "_synchronize", lambda device: waits.append(device))
+    monkeypatch.setattr(train, "synchronize", lambda device: waits.append(device))
     model = nn.Linear(5, 3)
     history = train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
                         val_loader=_toy(n=32), progress=False)
