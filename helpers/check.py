@@ -7,11 +7,13 @@ Exercises follow one pattern in every lesson:
 
 1. the learner's cell holds a placeholder, ``answer = ...`` (or a ``def``/``class`` whose
    body is only ``...``);
-2. the checking cell defines a function decorated with :func:`exercise` and calls it on the
-   answers. Run on a placeholder it prints "not answered yet"; on a wrong answer it raises an
-   AssertionError with a hint; on a right one it prints ``✓`` lines;
-3. a folded solution cell (hidden in JupyterLab and Colab) fills in the answer and calls the
-   same checking function again.
+2. the checking cell is one call, ``checks.ex1(answer)``, to a function of the lesson's module
+   of checks (``helpers.exercises.lesson05`` ...), decorated with :func:`exercise`, whose body
+   the learner does not see under the question. Run on a placeholder it prints "not answered
+   yet"; on a wrong answer it shows one ``✗`` line saying what differs, and a hint, without a
+   traceback (:class:`CheckFailed`); on a right one it prints ``✓`` lines;
+3. a folded solution cell (hidden in JupyterLab and Colab) fills in a model answer and calls
+   ``checks.ex1.model_answer(answer)``, whose output says it is the model answer's.
 """
 import contextlib
 import functools
@@ -25,6 +27,19 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes inside some messa
 _BUILD_NOTE = re.compile(r"\s*\(Triggered internally at [^)]*\)\.?")  # a path of torch's build
 
 NOT_ANSWERED = "not answered yet"
+
+
+class CheckFailed(AssertionError):
+    """A check that failed: in a notebook it shows as its ``✗`` line (and hint) alone, without
+    a traceback of the checking machinery (IPython's ``_render_traceback_``)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def _render_traceback_(self) -> list[str]:
+        first, *rest = self.message.splitlines()
+        return [f"\x1b[31m✗ {first}\x1b[0m", *rest]
 
 
 def clean_message(message, max_lines: int | None = 1) -> str:
@@ -101,9 +116,11 @@ def exercise(title: str):
     """Decorate an exercise's checking function; its parameters are the learner's answers.
 
     Calling the decorated function with answers that are still placeholders prints one line,
-    ``◻ <title>: not answered yet …`` and runs no check. Otherwise it runs the checks (which
-    print ``✓`` lines or raise AssertionError). It returns nothing, so a notebook shows no
-    ``Out:`` value under the check.
+    ``◻ <title>: not answered yet …`` and runs no check. Otherwise it runs the checks, which
+    print ``✓`` lines; the first that fails raises :class:`CheckFailed`, shown in a notebook
+    as ``✗ <title>: what differs`` and the hint. It returns nothing, so a notebook shows no
+    ``Out:`` value under the check. ``.model_answer(...)`` runs the same checks on a folded
+    solution, under a line that says so.
 
     >>> @exercise("Exercise 1")
     ... def check_ex1(ex1):
@@ -125,7 +142,19 @@ def exercise(title: str):
                 print(f"◻ {title}: {NOT_ANSWERED} (replace the ... in "
                       + ", ".join(f"`{name}`" for name in todo) + ")")
                 return
-            checks(*answers)
+            try:
+                checks(*answers)
+            except CheckFailed as failed:
+                raise CheckFailed(f"{title}: {failed.message}") from None
+
+        def model_answer(*answers):
+            """The checks, run on the folded solution: its output says whose answer passed."""
+            __tracebackhide__ = True
+            print(f"The model answer to {title}, checked:")
+            run(*answers)
+
+        run.model_answer = model_answer
+        run.title = title
         return run
     return decorate
 
@@ -136,14 +165,30 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def _where_it_differs(actual: torch.Tensor, expected: torch.Tensor, reveal: bool) -> str:
+    """The largest difference between two tensors of one shape, and where: a few words, not
+    two screenfuls of numbers."""
+    a, e = actual.double(), expected.double()
+    if a.numel() <= 6:
+        return f"got {actual.tolist()}" + (f", expected {expected.tolist()}" if reveal else "")
+    gap = torch.where(torch.isnan(a) & torch.isnan(e), 0.0, (a - e).abs()).nan_to_num(nan=float("inf"))
+    index = tuple(int(i) for i in torch.unravel_index(gap.argmax(), gap.shape))
+    at = index if len(index) > 1 else index[0]
+    wrong = int(((gap > 0) & ~torch.isclose(a, e, equal_nan=True)).sum())
+    value = f"got {a[index].item():.6g}" + (f" where {e[index].item():.6g} is expected" if reveal else "")
+    return f"{wrong} of {a.numel()} values differ; the largest difference is at index {at}: {value}"
+
+
 def check(actual, expected, name: str = "answer", atol: float = 1e-5, rtol: float = 1e-4,
           hint: str | None = None, reveal: bool = True) -> None:
     """Compare an exercise's answer with the expected value and say so.
 
     Tensors must match in shape and (within ``atol``/``rtol``) in value; Python floats
     within the same tolerance; anything else must be equal. Prints ``✓ name``, or raises
-    AssertionError saying what differs, followed by ``hint``. With ``reveal=False`` the
-    message never shows the expected value (for exercises whose point is to find it).
+    :class:`CheckFailed` (an AssertionError) saying what differs (for big tensors: how many
+    values and the largest difference, not the tensors), followed by ``hint``. With
+    ``reveal=False`` the message never shows the expected value (for exercises whose point
+    is to find it).
     """
     __tracebackhide__ = True
     if is_placeholder(actual):
@@ -152,7 +197,7 @@ def check(actual, expected, name: str = "answer", atol: float = 1e-5, rtol: floa
 
     def fail(what: str):
         message = f"{name}: {what}"
-        raise AssertionError(message + (f"\nhint: {hint}" if hint else ""))
+        raise CheckFailed(message + (f"\nhint: {hint}" if hint else ""))
 
     expects_number = isinstance(expected, (int, float)) and not isinstance(expected, bool)
     if isinstance(actual, torch.Tensor) and expects_number:
@@ -170,7 +215,7 @@ def check(actual, expected, name: str = "answer", atol: float = 1e-5, rtol: floa
             ok = torch.allclose(a.double(), e.double(), atol=atol, rtol=rtol, equal_nan=True)
         if not ok:
             dtypes = f" (your dtype is {a.dtype}, expected {e.dtype})" if a.dtype != e.dtype else ""
-            fail(f"wrong values{dtypes}: got\n{a}" + (f"\nexpected\n{e}" if reveal else ""))
+            fail(f"wrong values{dtypes}: {_where_it_differs(a, e, reveal)}")
     elif isinstance(expected, float) or isinstance(actual, float):
         if not isinstance(actual, (int, float)) or isinstance(actual, bool):
             fail(f"expected a Python number, got {_describe(actual)}")

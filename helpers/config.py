@@ -7,7 +7,10 @@
 - ``COURSE_DATA_MIRROR`` names a folder holding offline copies of the datasets.
 - ``COURSE_DATA_ROOT`` overrides where datasets land (default: ``data/`` in the repo).
 - ``COURSE_RUNS_DIR`` overrides where dashboards keep their runs (default: ``runs/`` in the repo).
+- ``COURSE_CHECKPOINTS_DIR`` overrides where lessons save checkpoints (default: ``checkpoints/``
+  in the repo).
 """
+import glob
 import os
 from pathlib import Path
 
@@ -60,6 +63,32 @@ def runs_dir() -> Path:
     to ``runs/<name>``, visdom's saved environments to ``runs/visdom/``; view them with
     ``tensorboard --logdir runs`` from the repository's root."""
     return _course_folder("COURSE_RUNS_DIR", "runs")
+
+
+def checkpoints_dir() -> Path:
+    """Where the lessons save their checkpoints (lessons 04 and 07): COURSE_CHECKPOINTS_DIR, else
+    the repo's checkpoints/ (ignored by git), else ./checkpoints. Each learner's own, even when
+    several share one COURSE_DATA_ROOT."""
+    return _course_folder("COURSE_CHECKPOINTS_DIR", "checkpoints")
+
+
+def remove_stale_temporaries(folder: Path, name: str, suffix: str) -> None:
+    """Remove the files ``.{name}.{pid}{suffix}`` in ``folder`` that processes which no longer
+    exist left behind (a killed save or copy never runs its clean-up)."""
+    for tmp in Path(folder).glob(f".{glob.escape(name)}.*{suffix}"):
+        pid = tmp.name[len(name) + 2:-len(suffix)]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, or a platform that cannot tell: leave its file alone
+        return True
+    return True
 
 
 def data_mirror() -> Path | None:

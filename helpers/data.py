@@ -8,18 +8,24 @@ Each dataset is found in this order (introduced in lesson 03):
 
 When all three fail you get :class:`DatasetNotFoundError`, which says which files are
 missing, where they were looked for, and how to fix it. A damaged copy gets one too, naming
-the file and the fix: MNIST's IDX files are checked against their headers (and their md5s when
-copied from the mirror), CIFAR-10's folders for missing classes and images that do not decode.
+the file and the fix: MNIST's IDX files are checked against their headers and their md5s,
+CIFAR-10's folders for missing classes and images that do not decode, the ants/bees photos
+against the md5 of each file. A folder that cannot be written (a full disk, a read-only
+place) is a :class:`DataWriteError`, never blamed on the data.
 """
 import contextlib
+import errno
+import functools
 import gzip
 import hashlib
 import math
 import numbers
 import os
 import shlex
+import shutil
 import socket
 import warnings
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -29,7 +35,7 @@ from PIL import Image
 from torchvision import datasets
 
 from .check import clean_message
-from .config import data_mirror, data_root
+from .config import data_mirror, data_root, remove_stale_temporaries
 
 IDX_FILES = (
     "train-images-idx3-ubyte",
@@ -70,12 +76,41 @@ CIFAR10_SIZES = {"train": 50_000, "test": 10_000}
 # on purpose (a small sample for a class room, say): its sizes are then not warned about.
 PARTIAL_MARK = "PARTIAL"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+# The files torchvision's CIFAR-10 download unpacks into cifar-10-batches-py/.
+CIFAR10_PICKLES = ("batches.meta", "test_batch") + tuple(f"data_batch_{i}" for i in range(1, 6))
 HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
+HYMENOPTERA_CLASSES = ("ants", "bees")
+# md5 of every file of the ants/bees set, as in the course's offline mirror (hymenoptera_data.md5).
+HYMENOPTERA_MD5 = Path(__file__).resolve().parent / "hymenoptera_data.md5"
 DOWNLOAD_TIMEOUT_S = 30
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is neither in data/, nor in the mirror, nor downloadable; or a copy is damaged (lesson 03)."""
+
+
+class DataWriteError(OSError):
+    """A dataset (or its cache) could not be written into the data folder: a full disk, a
+    read-only place. The data themselves are fine."""
+
+
+@contextlib.contextmanager
+def _writing(what: str, target: Path):
+    """Turn an OSError of the block (a full disk, a read-only folder) into a DataWriteError."""
+    try:
+        yield
+    except OSError as exc:
+        raise _write_error(what, target, exc) from None
+
+
+def _write_error(what: str, target: Path, exc: OSError) -> DataWriteError:
+    """A DataWriteError that names what could not be written, where, why, and the fix."""
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        fix = "free some space, or point COURSE_DATA_ROOT at a folder with room, and restart the kernel"
+    else:
+        fix = "point COURSE_DATA_ROOT at a folder you can write, and restart the kernel"
+    return DataWriteError(exc.errno, f"{what}: cannot write {target} ({why}): {fix}")
 
 
 @contextlib.contextmanager
@@ -138,40 +173,85 @@ def _idx_problem(path: Path, fname: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=32)
+def _md5_of(path: str, size: int, mtime_ns: int) -> str:
+    """The md5 of a file, computed once per version of it (its size and mtime) in a process."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_md5(path: Path) -> str:
+    stat = path.stat()
+    return _md5_of(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def _not_the_file(name: str, fname: str, md5: str) -> str | None:
+    """Why a file whose contents have md5 ``md5`` is not ``name``'s ``fname``, or None."""
+    if md5 == IDX_MD5[name][fname]:
+        return None
+    other = next((n for n, table in IDX_MD5.items() if n != name and table.get(fname) == md5), None)
+    what = f"{other}'s {fname}, not {name}'s" if other else f"not {name}'s {fname}"
+    return f"its contents (md5 {md5}) are {what} (md5 {IDX_MD5[name][fname]})"
+
+
+class _ReadError(Exception):
+    """A source file could not be read (as opposed to the copy not being written)."""
+
+
 def _copy_idx_from_mirror(name: str, src: Path, raw: Path, fname: str) -> None:
-    """Decompress (or copy) one mirror file into ``raw/fname``, only if it checks out."""
+    """Decompress (or copy) one mirror file into ``raw/fname``, only if it checks out. A file
+    that cannot be read is the mirror's fault; one that cannot be written is the data
+    folder's (a DataWriteError); no ``.part`` file is left behind either way."""
+    remove_stale_temporaries(raw, fname, ".part")
     tmp = raw / f".{fname}.{os.getpid()}.part"  # unique: parallel runs share data/
     opener = gzip.open if src.suffix == ".gz" else open
     md5 = hashlib.md5()
+    problem = None
     try:
-        with opener(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(1 << 20):
+        try:
+            fin = opener(src, "rb")
+        except OSError as exc:
+            raise _ReadError(exc) from None
+        with fin, open(tmp, "wb") as fout:
+            while True:
+                try:
+                    chunk = fin.read(1 << 20)
+                except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
+                    raise _ReadError(exc) from None
+                if not chunk:
+                    break
                 md5.update(chunk)
                 fout.write(chunk)
-        problem = _idx_problem(tmp, fname)
-    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
-        problem = f"it is unreadable ({type(exc).__name__}: {clean_message(exc)})"
-    if problem is None and md5.hexdigest() != IDX_MD5[name][fname]:
-        problem = (f"its contents (md5 {md5.hexdigest()}) are not {name}'s {fname} "
-                   f"(md5 {IDX_MD5[name][fname]})")
-    if problem:
+        problem = _idx_problem(tmp, fname) or _not_the_file(name, fname, md5.hexdigest())
+        if problem is None:
+            tmp.replace(raw / fname)
+    except _ReadError as exc:
+        cause = exc.args[0]
+        problem = f"it is unreadable ({type(cause).__name__}: {clean_message(cause)})"
+    except OSError as exc:
+        raise _write_error(name, raw / fname, exc) from None
+    finally:
         tmp.unlink(missing_ok=True)
+    if problem:
         raise DatasetNotFoundError(
             f"{name}: the mirror's file {src} is damaged: {problem}. Nothing was copied into {raw}.\n"
             "Replace it with a good copy, or unset COURSE_DATA_MIRROR to download instead."
         )
-    tmp.replace(raw / fname)
 
 
 def _prepare_idx(name: str, download: bool) -> Path:
-    """Make sure data/<name>/raw holds the four uncompressed IDX files, each checked."""
+    """Make sure data/<name>/raw holds the four uncompressed IDX files, each checked against
+    its header and its md5 (files put there by hand, say Fashion-MNIST's in MNIST/raw, too)."""
     raw = data_root() / name / "raw"
     for fname in IDX_FILES:  # a damaged file left by an older version would poison every load
         path = raw / fname
-        problem = path.is_file() and _idx_problem(path, fname)
+        problem = path.is_file() and (_idx_problem(path, fname) or _not_the_file(name, fname, _file_md5(path)))
         if problem:
             raise DatasetNotFoundError(
-                f"{name}: {path} is damaged: {problem}. torchvision cannot read it.\n"
+                f"{name}: {path} is not a good copy: {problem}.\n"
                 f"Remove it, then run the cell again to copy or download a good one:\n"
                 f"  rm {shlex.quote(str(path))}"
             )
@@ -186,7 +266,10 @@ def _prepare_idx(name: str, download: bool) -> Path:
         sources = [mirror_raw / f for f in missing]
         sources = [s if s.is_file() else s.with_name(s.name + ".gz") for s in sources]
         if all(s.is_file() for s in sources):
-            raw.mkdir(parents=True, exist_ok=True)
+            try:
+                raw.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _write_error(name, raw, exc) from None
             for src, fname in zip(sources, missing):
                 _copy_idx_from_mirror(name, src, raw, fname)
             return raw
@@ -208,8 +291,8 @@ def _prepare_idx(name: str, download: bool) -> Path:
 def mnist(train: bool = True, transform=None, fashion: bool = False, download: bool = True):
     """MNIST (or Fashion-MNIST with ``fashion=True``) as a torchvision dataset (lesson 03).
 
-    Each IDX file is checked against its header (and, when copied from the mirror, against
-    its md5): a damaged one is a DatasetNotFoundError that names it and says how to remove it.
+    Each IDX file is checked against its header and its md5: a damaged one (or another
+    dataset's file) is a DatasetNotFoundError that names it and says how to remove it.
     """
     name = "FashionMNIST" if fashion else "MNIST"
     _prepare_idx(name, download)
@@ -240,16 +323,31 @@ def _cifar_class_files(folder: Path) -> list[list[Path]]:
             for c in CIFAR10_CLASSES]
 
 
+def load_rgb(path) -> Image.Image:
+    """An image file as an 8-bit RGB PIL image (lessons 05 and 07). A 16-bit greyscale PNG is
+    scaled to 8 bits (PIL's ``convert("RGB")`` would clip it to white); a file that does not
+    decode is a DatasetNotFoundError that names it."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode.startswith("I"):  # 16-bit grey: "I;16", "I;16B", or "I" from older Pillow
+                pixels = np.asarray(img, dtype=np.int64).clip(0, 65535) >> 8
+                return Image.fromarray(pixels.astype(np.uint8), "L").convert("RGB")
+            return img.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL: not an image, truncated, broken
+        raise DatasetNotFoundError(
+            f"cannot decode {path} ({type(exc).__name__}: {clean_message(exc)}): replace it with a good copy, "
+            "or delete it"
+        ) from None
+
+
 def _read_cifar_image(path: Path) -> np.ndarray:
     """One image file as a uint8 [32,32,3] array, or an error that names the file."""
     try:
-        with Image.open(path) as img:
-            pixels = np.asarray(img.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL: not an image, truncated, broken
+        pixels = np.asarray(load_rgb(path))
+    except DatasetNotFoundError as exc:
         raise DatasetNotFoundError(
-            f"CIFAR-10: cannot decode {path} ({type(exc).__name__}: {clean_message(exc)}).\n"
-            "Replace it with a good copy, or unset COURSE_DATA_MIRROR to download CIFAR-10 instead."
-        ) from None
+            f"CIFAR-10: {exc}.\nOr unset COURSE_DATA_MIRROR to download CIFAR-10 instead.") from None
     if pixels.shape != (32, 32, 3):
         raise ValueError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels: CIFAR-10 images are 3x32x32")
     return pixels
@@ -333,28 +431,92 @@ def cifar10_test_sets(download: bool = True) -> dict[str, tuple[torch.Tensor, to
     return sets
 
 
+def _fingerprint(files) -> str:
+    """A hash of the names, sizes and modification times of ``files``: it changes when a file
+    is added, removed, moved to another class folder, or rewritten."""
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.parent.name}/{path.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _missing_pickles(folder: Path) -> list[str]:
+    return [name for name in CIFAR10_PICKLES if not (folder / name).is_file()]
+
+
+def _read_cache(cache: Path) -> tuple[dict | None, str | None]:
+    """``(the cache's contents, None)``, or ``(None, why it is unusable)``: unreadable,
+    truncated, not written by the course (``weights_only=True`` runs no code from it)."""
+    if not cache.is_file():
+        return None, None
+    try:
+        blob = torch.load(cache, weights_only=True)
+        images, labels = blob["images"], blob["labels"]
+        if not (images.dtype == torch.uint8 and images.shape[1:] == (3, 32, 32)
+                and labels.dtype == torch.int64 and labels.shape == images.shape[:1]):
+            raise ValueError("it holds tensors of the wrong shape or dtype")
+        return blob, None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {clean_message(exc)}"
+
+
+def _write_cache(cache: Path, contents: dict) -> None:
+    """Save the cache atomically; a folder that cannot be written only costs the cache (a warning)."""
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.part")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(cache.parent, cache.name, ".part")
+        torch.save(contents, tmp)
+        tmp.replace(cache)
+    except (OSError, RuntimeError) as exc:  # torch's writer reports a full disk as a RuntimeError
+        warnings.warn(f"CIFAR-10: could not write the cache {cache} ({type(exc).__name__}: "
+                      f"{clean_message(exc)}); the images were loaded, but will be decoded again next time. "
+                      "Free some space, or point COURSE_DATA_ROOT at a folder you can write.",
+                      UserWarning, stacklevel=4)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _cifar10_split(split: str, folder_names: list[str], download: bool, cache_name: str | None = None):
     """``(images, labels, mirror folder or None)`` of one CIFAR-10 split: from torchvision's
     pickles when downloaded, else from the first of the mirror's ``folder_names`` that exists,
-    else downloaded; cached in data/CIFAR10/<cache_name or split>_uint8.pt."""
+    else downloaded; cached in data/CIFAR10/<cache_name or split>_uint8.pt.
+
+    The cache records its source and a fingerprint of the source's files (names, sizes, times):
+    it serves only while the source that would be used now is the same, with the same files.
+    With no source to compare (no pickles, no mirror), it serves when it is complete; an
+    incomplete one first lets a download be tried, and then serves with a warning that names it."""
     cache = data_root() / "CIFAR10" / f"{cache_name or split}_uint8.pt"
     train = split == "train"
     pickles = data_root() / "cifar-10-batches-py"
     mirror = data_mirror()
+    missing_pickles = _missing_pickles(pickles) if pickles.is_dir() else list(CIFAR10_PICKLES)
+    have_pickles = not missing_pickles
     folder = None
-    if mirror and not pickles.is_dir():
+    if mirror and not have_pickles:
         base = mirror / "cifar10-images"
         folder = next((base / n for n in folder_names if (base / n).is_dir()), None)
-    if pickles.is_dir():
+    if have_pickles:
         source = f"torchvision's pickles in {pickles}"
+        fingerprint = _fingerprint(pickles / name for name in CIFAR10_PICKLES)
+    elif folder is not None:
+        class_files = _cifar_class_files(folder)
+        source = f"the mirror folder {folder}"
+        fingerprint = _fingerprint(path for paths in class_files for path in paths)
     else:
-        source = f"the mirror folder {folder}" if folder else None
-    # The images per class a folder holds now (pickles are md5-checked by torchvision instead).
-    counts = [len(files) for files in _cifar_class_files(folder)] if folder else None
+        source = fingerprint = None
     partial_mark = folder.parent / PARTIAL_MARK if folder else None
-    blob = torch.load(cache, weights_only=True) if cache.is_file() else None
-    if blob is not None and (source is None or (
-            blob.get("source") == source and (counts is None or blob.get("counts") == counts))):
+    blob, unreadable = _read_cache(cache)
+    if unreadable:
+        warnings.warn(f"CIFAR-10: the cache {cache} is unusable ({unreadable}); it is rebuilt", UserWarning,
+                      stacklevel=3)
+        cache.unlink(missing_ok=True)
+    full = CIFAR10_SIZES[split]
+    use_cache = blob is not None and (
+        blob.get("fingerprint") == fingerprint if source else len(blob["labels"]) == full)
+    stale = blob is not None and source is None and not use_cache  # incomplete, and nothing to rebuild it from
+    if use_cache:
         images, labels = blob["images"], blob["labels"]
         source = blob.get("source", "a cache made by an older version of the course")
         partial = partial_mark.is_file() if partial_mark else blob.get("partial", False)
@@ -363,52 +525,147 @@ def _cifar10_split(split: str, folder_names: list[str], download: bool, cache_na
             images, labels = _cifar_from_folders(folder)
         else:
             try:
-                if not pickles.is_dir() and not download:
+                if not have_pickles and not download:
                     raise FileNotFoundError("not downloaded")
                 with _socket_timeout(DOWNLOAD_TIMEOUT_S):
                     ds = datasets.CIFAR10(str(data_root()), train=train, download=download)
                 images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
                 labels = torch.tensor(ds.targets, dtype=torch.int64)
                 source = f"torchvision's pickles in {pickles}"
+                fingerprint = _fingerprint(pickles / name for name in CIFAR10_PICKLES)
             except Exception as exc:
+                if stale:  # better an incomplete set, said so, than none
+                    warnings.warn(
+                        f"CIFAR-10: using the cache {cache}, which holds {len(blob['labels'])} of the {full} "
+                        f"{split} images; it was made from {blob.get('source', 'an unknown source')}. Nothing "
+                        "else is available to rebuild it from (no download, no COURSE_DATA_MIRROR): point "
+                        "COURSE_DATA_MIRROR at a complete copy, or delete the cache.", UserWarning, stacklevel=3)
+                    return blob["images"], blob["labels"], None
                 looked = [pickles] + ([mirror / "cifar10-images"] if mirror else [])
+                incomplete = (f" ({pickles} is incomplete, an interrupted download?: it lacks "
+                              f"{', '.join(missing_pickles)}; delete it)") if pickles.is_dir() else ""
                 raise _not_found(
-                    "CIFAR-10", ["cifar-10-batches-py/ (or cifar10-images/<split>/<class>/*.jpg)"], looked,
-                    _download_error(exc) if download else None,
+                    "CIFAR-10", ["cifar-10-batches-py/ (or cifar10-images/<split>/<class>/*.jpg)" + incomplete],
+                    looked, _download_error(exc) if download else None,
                     f"unpack cifar-10-python.tar.gz into {data_root()}",
                 ) from None
         partial = bool(partial_mark and partial_mark.is_file())
-        record = {"source": source, "counts": torch.bincount(labels, minlength=10).tolist(), "partial": partial}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.part")
-        torch.save({"images": images, "labels": labels, **record}, tmp)
-        tmp.replace(cache)
+        record = {"source": source, "fingerprint": fingerprint,
+                  "counts": torch.bincount(labels, minlength=10).tolist(), "partial": partial}
+        _write_cache(cache, {"images": images, "labels": labels, **record})
     if not partial:
         _warn_if_incomplete(split, labels, source, partial_mark)
     return images, labels, folder
 
 
 # -------------------------------------------------------------------- ants and bees
+@functools.lru_cache(maxsize=1)
+def _hymenoptera_manifest() -> dict[str, str]:
+    """``{"train/ants/0013035.jpg": md5, ...}``: every file of the ants/bees set."""
+    lines = HYMENOPTERA_MD5.read_text(encoding="utf-8").splitlines()
+    return {path.split("/", 1)[1]: md5 for md5, path in (line.split("  ", 1) for line in lines if line.strip())}
+
+
+def _hymenoptera_missing(base: Path) -> list[str]:
+    """The files of the ants/bees set that ``base`` lacks (all of them when it does not exist)."""
+    return [name for name in _hymenoptera_manifest() if not (base / name).is_file()]
+
+
+def _is_photo(path: str) -> bool:
+    """A visible image file: hidden files (``.ipynb_checkpoints`` copies, ``._`` files of macOS) are not."""
+    name = os.path.basename(path)
+    return not name.startswith(".") and name.lower().endswith(datasets.folder.IMG_EXTENSIONS)
+
+
+class AntsBees(datasets.ImageFolder):
+    """The ants/bees ``ImageFolder`` with its two classes fixed, ``ants`` = 0 and ``bees`` = 1
+    (lesson 07): other folders (a hidden ``.ipynb_checkpoints``, which JupyterLab makes) are
+    not classes, hidden files are not images, and a photo that does not decode is an error
+    that names it."""
+
+    def __init__(self, root, transform=None):
+        super().__init__(str(root), transform=transform, loader=load_rgb, is_valid_file=_is_photo)
+
+    def find_classes(self, directory):
+        missing = [c for c in HYMENOPTERA_CLASSES if not os.path.isdir(os.path.join(directory, c))]
+        if missing:
+            raise DatasetNotFoundError(f"ants/bees: {directory} has no class folder {', '.join(missing)}: a "
+                                       "half-unzipped copy? Delete it to use the mirror or a download.")
+        return list(HYMENOPTERA_CLASSES), {name: i for i, name in enumerate(HYMENOPTERA_CLASSES)}
+
+
+def _download_hymenoptera(root: Path) -> None:
+    """Download the ants/bees zip into ``root`` and unpack it into ``root/hymenoptera_data``,
+    checking both: a zip that does not open (a truncated download) is removed and fetched
+    again, and every unpacked file must have its md5 (``HYMENOPTERA_MD5``). The files are
+    unpacked into a temporary folder first, which replaces an incomplete copy only once checked."""
+    from torchvision.datasets.utils import download_url
+
+    zip_path = root / "hymenoptera_data.zip"
+    if zip_path.is_file() and not zipfile.is_zipfile(zip_path):
+        zip_path.unlink()  # a download cut short: it would never unpack
+    part = root / f".{zip_path.name}.{os.getpid()}.part"
+    unpacked = root / f".hymenoptera_data.{os.getpid()}.part"
+    try:
+        with _writing("ants/bees", root):
+            root.mkdir(parents=True, exist_ok=True)
+        if not zip_path.is_file():
+            remove_stale_temporaries(root, zip_path.name, ".part")
+            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+                download_url(HYMENOPTERA_URL, str(root), part.name)  # its errors are the download's
+            if not zipfile.is_zipfile(part):
+                raise DatasetNotFoundError(f"the download of {HYMENOPTERA_URL} is not a zip file (cut short?)")
+            part.replace(zip_path)
+        with _writing("ants/bees", unpacked), zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(unpacked)
+        base = unpacked / "hymenoptera_data"
+        wrong = [name for name, md5 in _hymenoptera_manifest().items()
+                 if not (base / name).is_file() or _file_md5(base / name) != md5]
+        if wrong:
+            zip_path.unlink(missing_ok=True)
+            raise DatasetNotFoundError(f"ants/bees: {len(wrong)} files of the download are missing or differ from "
+                                       f"the published set (e.g. {wrong[0]}); the zip was removed, so the next call "
+                                       "downloads it again")
+        with _writing("ants/bees", root / "hymenoptera_data"):
+            shutil.rmtree(root / "hymenoptera_data", ignore_errors=True)  # an incomplete copy, replaced
+            base.replace(root / "hymenoptera_data")
+    finally:
+        part.unlink(missing_ok=True)
+        shutil.rmtree(unpacked, ignore_errors=True)
+
+
 def hymenoptera(split: str = "train", transform=None, download: bool = True):
-    """The ants/bees image folders of the transfer-learning tutorial (lesson 07)."""
+    """The ants/bees photos of the transfer-learning tutorial as an :class:`AntsBees` image
+    folder, ants = 0 and bees = 1 (lesson 07).
+
+    The copy in data/ is used when it is complete, else the mirror's, else a download (checked
+    file by file). An incomplete copy (half unzipped, say) is passed over with a warning that
+    names it; when no complete copy exists, an incomplete one that still has both classes is
+    used, with that warning."""
     if split not in {"train", "val"}:
         raise ValueError(f"split must be 'train' or 'val', not {split!r}")
     local = data_root() / "hymenoptera_data"
     mirror = data_mirror()
     candidates = [local] + ([mirror / "hymenoptera_data"] if mirror else [])
-    for base in candidates:
-        if (base / split).is_dir():
-            return datasets.ImageFolder(str(base / split), transform=transform)
+    missing = {base: _hymenoptera_missing(base) for base in candidates}
+    complete = next((base for base in candidates if not missing[base]), None)
     error = None
-    if download:
-        from torchvision.datasets.utils import download_and_extract_archive
-
+    if complete is None and download:
         try:
-            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-                download_and_extract_archive(HYMENOPTERA_URL, str(data_root()))
-            return datasets.ImageFolder(str(local / split), transform=transform)
+            _download_hymenoptera(data_root())
+            complete = local
         except Exception as exc:
             error = _download_error(exc)
+    passed_over = [base for base in candidates if base.is_dir() and missing[base] and base != complete]
+    usable = complete or next((base for base in passed_over
+                               if all((base / split / c).is_dir() for c in HYMENOPTERA_CLASSES)), None)
+    for base in passed_over:
+        n = len(missing[base])
+        what = "uses it anyway: nothing complete is available" if base == usable else "passes it over"
+        warnings.warn(f"ants/bees: {base} lacks {n} of the set's {len(_hymenoptera_manifest())} files (e.g. "
+                      f"{missing[base][0]}): a half-unzipped copy? The course {what}.", UserWarning, stacklevel=2)
+    if usable is not None:
+        return AntsBees(usable / split, transform=transform)
     raise _not_found(
         "hymenoptera_data (ants and bees)", [f"hymenoptera_data/{split}/"], candidates, error,
         f"download {HYMENOPTERA_URL} and unzip it into {data_root()}",

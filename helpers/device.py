@@ -62,6 +62,61 @@ def synchronize(device) -> None:
         torch.mps.synchronize()
 
 
+# oneDNN's own ISA cap (the variable's older name too); SSE41, AVX, AVX2 and AVX2_VNNI(_2) keep
+# it below AVX-512 (AVX10_1_512 and AMX do not).
+_ONEDNN_ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
+def _cpu_flag(name: str) -> bool:
+    """A CPU feature as ``torch.cpu`` reports it (False where this torch cannot tell)."""
+    probe = getattr(torch.cpu, f"_is_{name}_supported", None)
+    try:
+        return bool(probe()) if probe else False
+    except RuntimeError:
+        return False
+
+
+def cpu_has_avx512() -> bool:
+    """True when PyTorch's CPU kernels, and oneDNN's (the convolutions), run their AVX-512 code:
+    the CPU has AVX-512 and neither ``ATEN_CPU_CAPABILITY`` nor ``ONEDNN_MAX_CPU_ISA`` caps it lower."""
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
+    for variable in _ONEDNN_ISA_VARIABLES:
+        isa = os.environ.get(variable, "").strip().upper()
+        if isa == "AVX" or isa.startswith(("SSE", "AVX2")):
+            return False
+    return True
+
+
+def channels_last_is_safe(device) -> bool:
+    """Whether training in the channels_last memory layout is safe on ``device`` (lessons 05 and 07).
+
+    On CPUs without AVX-512 (most laptops), oneDNN's channels_last kernels hang or crash the
+    process when they train a 1x1 convolution of stride 2 (a ResNet's projection shortcut):
+    seen with torch 2.6 and 2.14. :func:`helpers.train.fit` therefore trains such CPUs in the
+    default layout. CUDA and MPS are safe."""
+    device = torch.device(device)
+    return device.type != "cpu" or cpu_has_avx512()
+
+
+def use_channels_last(device) -> bool:
+    """The lessons' choice of memory layout: channels_last on CUDA, and on CPUs where it is
+    safe (:func:`channels_last_is_safe`); not on MPS, where it is slower (lessons 05 and 07)."""
+    device = torch.device(device)
+    return device.type == "cuda" or (device.type == "cpu" and channels_last_is_safe(device))
+
+
+def use_bf16(device) -> bool:
+    """The lessons' choice of mixed precision: bfloat16 autocast on CUDA, and on CPUs whose
+    units compute bfloat16 natively (AVX512-BF16 or AMX); elsewhere bfloat16 is emulated, which
+    is slower than float32 (lessons 05 and 07). AVX-512 alone is not enough."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and cpu_has_avx512() and (
+        _cpu_flag("avx512_bf16") or _cpu_flag("amx_tile"))
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) in one call."""
     random.seed(seed)

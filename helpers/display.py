@@ -46,6 +46,7 @@ class Progress:
         self.total = total if total is not None else _len_or_none(iterable)
         self.enabled = enabled
         self._handle, self._line = None, ""
+        self.done, self._start, self._finished = 0, None, False
 
     def __iter__(self):
         if not self.enabled:
@@ -58,28 +59,32 @@ class Progress:
             return
         from IPython.display import display
 
-        start = last = time.perf_counter()
+        self._start = last = time.perf_counter()
         self._line = bar_text(self.desc, 0, self.total, 0.0)
         self._handle = display({"text/plain": self._line}, raw=True, display_id=True)
-        done = 0
         for item in self.iterable:
             yield item
-            done += 1
+            self.done += 1
             now = time.perf_counter()
             if now - last >= self.interval:
-                self._show(bar_text(self.desc, done, self.total, now - start))
+                self._show(bar_text(self.desc, self.done, self.total, now - self._start))
                 last = now
-        self._show(bar_text(self.desc, done, self.total or done, time.perf_counter() - start))
+        self._finished = True
+        self._show(bar_text(self.desc, self.done, self.total or self.done, time.perf_counter() - self._start))
 
     def _show(self, line: str) -> None:
         self._line = line
         self._handle.update({"text/plain": line}, raw=True)
 
     def finish(self, summary: str) -> None:
-        """Show ``summary`` after the finished bar (notebook) or on its own line (terminal)."""
+        """Show ``summary`` after the finished bar (notebook) or on its own line (terminal).
+        Called before the loop has ended (``finish("interrupted")`` after a KeyboardInterrupt),
+        it first draws the bar as far as it got, so the saved notebook does not show a stale one."""
         if not self.enabled:
             return
         if self._handle is not None:
+            if not self._finished:
+                self._line = bar_text(self.desc, self.done, self.total, time.perf_counter() - self._start)
             self._show(f"{self._line} | {summary}")
         else:
             from tqdm import tqdm

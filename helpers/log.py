@@ -27,12 +27,14 @@ A dashboard is never worth a crashed training run: when no visdom server answers
 server goes away mid-run, or TensorBoard's folder cannot be written, the logger warns once
 (a DashboardWarning) and does nothing from then on.
 """
+import atexit
 import itertools
 import os
 import socket
 import threading
 import time
 import warnings
+import weakref
 from urllib.parse import urlparse
 
 from .config import VISDOM_ENV, runs_dir
@@ -41,6 +43,16 @@ from .train import split_name
 SKIP = {"epoch"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _event_files = itertools.count()  # tells apart the event files one process starts in one second
+_open_tensorboard_loggers: "weakref.WeakSet[TensorBoardLogger]" = weakref.WeakSet()
+_warned_plain_http: set[str] = set()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write what open TensorBoard loggers still hold when the process ends (a kernel shut
+    down or restarted without ``close()``)."""
+    for logger in list(_open_tensorboard_loggers):
+        logger._flush()
 
 
 class DashboardWarning(UserWarning):
@@ -104,7 +116,7 @@ class TensorBoardLogger(_Logger):
     curves of a run side by side. ``log_dir`` defaults to ``runs/<date>-<time>`` in the
     course's one runs folder (:func:`helpers.config.runs_dir`). Events are appended to the
     event file after every epoch, on ``close()``, and by ``log_scalar`` at most every
-    ``flush_secs`` seconds.
+    ``flush_secs`` seconds, and when the process ends (even without ``close()``).
 
     The logger writes from the calling thread (torch's SummaryWriter writes from a thread of
     its own, whose errors would surface as tracebacks). When the folder cannot be written (it
@@ -127,6 +139,7 @@ class TensorBoardLogger(_Logger):
             self._disable(exc, stacklevel=3)
             return
         self._flush()
+        _open_tensorboard_loggers.add(self)
 
     @property
     def enabled(self) -> bool:
@@ -171,6 +184,7 @@ class TensorBoardLogger(_Logger):
     def close(self):
         self._flush()
         self._pending = None
+        _open_tensorboard_loggers.discard(self)
 
 
 def _reachable(host: str, port: int, timeout: float) -> bool:
@@ -255,6 +269,12 @@ class VisdomLogger(_Logger):
         self.viz = None
         self.windows: set[str] = set()
         host = urlparse(self.server).hostname or "127.0.0.1"
+        if urlparse(self.server).scheme == "http" and host not in LOOPBACK and host not in _warned_plain_http:
+            _warned_plain_http.add(host)
+            warnings.warn(f"VisdomLogger sends your metrics to {host} in plain HTTP, which anyone on the network "
+                          "between can read or change: prefer a server on this machine (127.0.0.1), or reach "
+                          "the remote one through an SSH tunnel (ssh -L 8097:127.0.0.1:8097 host)",
+                          UserWarning, stacklevel=2)
         if not _reachable(host, self.port, timeout=min(1.0, self.timeout)):
             self._disable("no server is listening", stacklevel=3)
             return

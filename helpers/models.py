@@ -1,7 +1,10 @@
 """The course's models, each first built in the open in its lesson."""
 import contextlib
 import difflib
+import hashlib
 import math
+import numbers
+import os
 import warnings
 
 import torch
@@ -10,28 +13,33 @@ from torch import nn
 from .check import clean_message
 
 
+def _whole(value, name: str, minimum: int) -> int:
+    """``value`` as an int (NumPy integers too), or a ValueError naming it; bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "a positive int" if minimum == 1 else "a non-negative int"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
+
+
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1,
                      ceil_mode: bool = False) -> int:
     """The height (or width) after a convolution or pooling layer (lesson 05):
     ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``.
 
     ``ceil_mode=True`` rounds up, as pooling layers do with that flag, except that the last
-    window must start inside the input or its left padding. A window bigger than the padded
-    input is a ValueError, as it is in PyTorch.
+    window must start inside the input or its left padding: PyTorch's rule. A result below 1
+    (a window bigger than the padded input) is a ValueError, as it is in PyTorch.
     """
-    for name, value in (("size", size), ("kernel_size", kernel_size), ("stride", stride),
-                        ("dilation", dilation)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
+    size, kernel_size, stride, dilation = (_whole(v, n, 1) for v, n in (
+        (size, "size"), (kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
+    padding = _whole(padding, "padding", 0)
     span = size + 2 * padding - dilation * (kernel_size - 1) - 1
-    if span < 0:
-        raise ValueError(f"the window ({dilation * (kernel_size - 1) + 1} pixels with dilation {dilation}) "
-                         f"is larger than the padded input ({size} + 2*{padding})")
-    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= size + padding:  # the last window would start in the right padding
         out -= 1
+    if out < 1:
+        raise ValueError(f"the window ({dilation * (kernel_size - 1) + 1} pixels with dilation {dilation}) "
+                         f"is larger than the padded input ({size} + 2*{padding})")
     return out
 
 
@@ -300,10 +308,9 @@ def cifar_resnet(depth: int = 20, shortcuts: bool = True, num_classes: int = 10,
     """He et al.'s (2016) CIFAR ResNet, lesson 07: ``depth = 6n + 2`` layers (a stem, three
     stages of n blocks of two 3x3 convolutions at widths (16, 32, 64) * width/16, a linear layer).
     Where the shape changes the shortcut is a 1x1 projection (their option B)."""
-    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"cifar_resnet's depth must be 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"cifar_resnet's width must be a positive int, got {width!r}")
+    depth, width = int(depth), _whole(width, "cifar_resnet's width", 1)
     n = (depth - 2) // 6
     return ResNet((n, n, n), (width, 2 * width, 4 * width), 3, num_classes, shortcuts)  # 32x32, 16x16, 8x8
 
@@ -476,24 +483,60 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+_RNN_GATES = {nn.RNN: 1, nn.GRU: 3, nn.LSTM: 4}
+# Layers with weights but (next to a convolution) no multiply-accumulates worth counting.
+_NO_MACS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.Embedding, nn.EmbeddingBag,
+            nn.PReLU) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
+
+
+def _rnn_macs(rnn: nn.RNNBase, x) -> int:
+    """Multiply-accumulates of an RNN, GRU or LSTM over a whole sequence: per step, layer and
+    direction, ``gates * hidden * (inputs + hidden state)``, plus an LSTM's projection."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"count_macs cannot count {type(rnn).__name__} on a {type(x).__name__} input")
+    if x.ndim == 2:
+        steps, batch = x.shape[0], 1
+    else:
+        batch, steps = (x.shape[0], x.shape[1]) if rnn.batch_first else (x.shape[1], x.shape[0])
+    gates = next(g for kind, g in _RNN_GATES.items() if isinstance(rnn, kind))
+    proj = getattr(rnn, "proj_size", 0)
+    state = proj or rnn.hidden_size
+    directions = 2 if rnn.bidirectional else 1
+    per_step = 0
+    for layer in range(rnn.num_layers):
+        inputs = rnn.input_size if layer == 0 else state * directions
+        per_step += directions * (gates * rnn.hidden_size * (inputs + state) + rnn.hidden_size * proj)
+    return steps * batch * per_step
+
+
 def count_macs(model: nn.Module, input_shape) -> int:
     """Multiply-accumulates of one forward pass of ONE input of ``input_shape`` (e.g. (3, 32, 32)),
-    counted over the Conv2d (groups included) and Linear layers (lesson 07). Biases, norms and
-    activations are not counted. The model runs in eval mode; each module's mode is restored."""
+    counted over the convolutions (1-d, 2-d, 3-d and transposed, groups included), the Linear
+    layers and the RNN/GRU/LSTM layers (lesson 07). Biases, norms and activations are not
+    counted; any other layer with weights that runs is named in a warning, since its MACs are
+    left out. The model runs in eval mode; each module's mode is restored."""
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list, torch.Size)) else None
-    if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
+    if not shape or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in shape):
         raise ValueError(f"count_macs: input_shape must be the shape of one input, positive ints such as "
                          f"(3, 32, 32), got {input_shape!r}")
-    macs = []
+    shape = tuple(int(n) for n in shape)
+    macs, uncounted = [], []
 
     def count(module, inputs, output):
-        if isinstance(module, nn.Conv2d):  # each output number: in/groups * kh * kw products
-            kh, kw = module.kernel_size
-            macs.append(output.numel() * module.in_channels // module.groups * kh * kw)
-        else:                              # each output number: in_features products
+        if isinstance(module, nn.modules.conv._ConvTransposeNd):  # each input number feeds out/groups * k
+            macs.append(inputs[0].numel() * module.out_channels // module.groups * math.prod(module.kernel_size))
+        elif isinstance(module, nn.modules.conv._ConvNd):  # each output number: in/groups * k products
+            macs.append(output.numel() * module.in_channels // module.groups * math.prod(module.kernel_size))
+        elif isinstance(module, nn.Linear):                # each output number: in_features products
             macs.append(output.numel() * module.in_features)
+        elif isinstance(module, nn.RNNBase):
+            macs.append(_rnn_macs(module, inputs[0]))
+        else:
+            uncounted.append(module)
 
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    counted = (nn.modules.conv._ConvNd, nn.Linear, nn.RNNBase)
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, counted) or (not isinstance(m, _NO_MACS) and any(True for _ in m.parameters(False)))]
     first = next(model.parameters(), None)
     x = torch.zeros(1, *shape, device=None if first is None else first.device)
     try:
@@ -505,6 +548,10 @@ def count_macs(model: nn.Module, input_shape) -> int:
     finally:
         for hook in hooks:
             hook.remove()
+    if uncounted:
+        names = sorted({type(m).__name__ for m in uncounted})
+        warnings.warn(f"count_macs counts convolutions, Linear and RNN layers only; the MACs of "
+                      f"{', '.join(names)} are left out of the total", UserWarning, stacklevel=2)
     return sum(macs)
 
 
@@ -522,14 +569,46 @@ def _replace_head(model: nn.Module, num_classes: int) -> None:
     setattr(model.get_submodule(parent), child, new)
 
 
+def _hub_weights(url: str, *args, **kwargs) -> dict:
+    """What ``torch.hub.load_state_dict_from_url`` does for torchvision's builders, safely: the
+    file in the torch hub cache (``$TORCH_HOME/hub/checkpoints``) is used only when its sha256
+    starts with the hash in its name, a download is checked the same way, and the file is read
+    with ``torch.load(weights_only=True)``, which runs no code from it (lesson 07)."""
+    from urllib.parse import urlparse
+
+    import torch.hub
+
+    from .data import DOWNLOAD_TIMEOUT_S, _socket_timeout  # lazily: models need no dataset code
+
+    name = os.path.basename(urlparse(url).path)
+    expected = torch.hub.HASH_REGEX.search(name)
+    if expected is None or not expected.group(1):
+        raise ValueError(f"{name} carries no hash in its name to check it against")
+    cached = os.path.join(torch.hub.get_dir(), "checkpoints", name)
+    if not os.path.isfile(cached):
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            torch.hub.download_url_to_file(url, cached, hash_prefix=expected.group(1), progress=False)
+    digest = hashlib.sha256()
+    with open(cached, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    if not digest.hexdigest().startswith(expected.group(1)):
+        raise ValueError(f"the cached file {cached} is not the published one (its sha256 does not start with "
+                         f"{expected.group(1)}): it is damaged or was replaced. Delete it to download it again")
+    return torch.load(cached, map_location="cpu", weights_only=True)
+
+
 def torchvision_model(name: str, num_classes: int, pretrained: bool = True) -> tuple[nn.Module, bool]:
     """A torchvision model zoo network (e.g. "resnet18", "mobilenet_v3_small", "vgg16") with a new
     final layer for ``num_classes`` (lesson 07). With ``pretrained=True`` it tries the default
-    ImageNet weights (the torch hub cache, then a download that gives up after a socket timeout);
-    when they cannot be had it warns one line and keeps random weights. Returns (model, weights_loaded)."""
+    ImageNet weights (the torch hub cache, then a download that gives up after a socket timeout),
+    each file checked against the hash in its name and read with ``weights_only=True``; when
+    they cannot be had it warns one line and keeps random weights. GoogLeNet and Inception v3
+    are built without their auxiliary heads, so they return one tensor of logits.
+    Returns (model, weights_loaded)."""
     import torchvision  # lazily: the course's own models (and helpers.train) need none of it
-
-    from .data import DOWNLOAD_TIMEOUT_S, _socket_timeout  # lazily: models need no dataset code
+    import torchvision.models._api as zoo_api
 
     names = torchvision.models.list_models(module=torchvision.models)  # the classification models
     if name not in names:
@@ -537,17 +616,23 @@ def torchvision_model(name: str, num_classes: int, pretrained: bool = True) -> t
         raise ValueError(f"unknown torchvision model {name!r}: try {', '.join(close)} "
                          f"(torchvision.models.list_models() lists all {len(names)})")
     builder = torchvision.models.get_model_builder(name)
+    options = {"aux_logits": False} if name in ("googlenet", "inception_v3") else {}
     model, loaded = None, False
     if pretrained:
         try:
-            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-                model = builder(weights=torchvision.models.get_model_weights(name).DEFAULT)
+            if not hasattr(zoo_api, "load_state_dict_from_url"):  # where the builders load their weights
+                raise RuntimeError(f"torchvision {torchvision.__version__} loads weights in a way the course "
+                                   "cannot check")
+            from unittest import mock
+
+            with mock.patch.object(zoo_api, "load_state_dict_from_url", _hub_weights):
+                model = builder(weights=torchvision.models.get_model_weights(name).DEFAULT, **options)
             loaded = True
-        except Exception as exc:  # offline, a damaged cache file, a timeout...
+        except Exception as exc:  # offline, a damaged or replaced cache file, a timeout...
             reason = clean_message(f"{type(exc).__name__}: {exc}")
             warnings.warn(f"pretrained weights for {name} unavailable ({reason}): using random weights",
                           stacklevel=2)
     if model is None:
-        model = builder(weights=None)
+        model = builder(weights=None, **options)
     _replace_head(model, num_classes)
     return model, loaded

@@ -5,6 +5,8 @@ backward, step) plus what a careful loop needs: ``model.train()``/``model.eval()
 running sums kept on the device (one host sync per epoch, none per batch), optional mixed
 precision, a progress bar, and callbacks that receive each epoch's metrics.
 """
+import contextlib
+import errno
 import itertools
 import json
 import math
@@ -20,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from .check import clean_message
-from .config import is_quick
-from .device import get_device, synchronize
+from .config import is_quick, remove_stale_temporaries
+from .device import channels_last_is_safe, get_device, synchronize
 from .display import Progress
 from .models import _evaluating
 
@@ -61,8 +63,43 @@ def _amp_dtype(device: torch.device, amp: bool | torch.dtype):
     return torch.float16 if device.type == "cuda" and not torch.cuda.is_bf16_supported() else torch.bfloat16
 
 
-def _batches(loader, device, channels_last):
-    for x, y in loader:
+def _autocast(device: torch.device, dtype):
+    """``torch.autocast`` to ``dtype``; no context at all without mixed precision (it costs per batch)."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def _layout(channels_last: bool, device: torch.device) -> bool:
+    """``channels_last``, unless it is not safe on this device: then a warning and False."""
+    if channels_last and not channels_last_is_safe(device):
+        warnings.warn("channels_last=True is ignored on this CPU: without AVX-512, oneDNN's channels_last "
+                      "kernels can hang or crash while training (strided 1x1 convolutions), so the batches "
+                      "stay in the default layout, which gives the same results "
+                      "(helpers.device.channels_last_is_safe)", RuntimeWarning, stacklevel=3)
+        return False
+    return channels_last
+
+
+def _describe_batch(batch) -> str:
+    if isinstance(batch, torch.Tensor):
+        return f"a single tensor of shape {tuple(batch.shape)}"
+    if isinstance(batch, dict):
+        return f"a dict with the keys {sorted(map(str, batch))}"
+    if isinstance(batch, (tuple, list)):
+        return f"a {type(batch).__name__} of {len(batch)} items"
+    return f"a {type(batch).__name__}"
+
+
+def _batches(loader, device, channels_last, name="the loader"):
+    """``(x, y)`` of each batch of ``loader``, on ``device``; anything but a pair of tensors is
+    one TypeError that says what the loader gave instead."""
+    for batch in loader:
+        try:
+            x, y = batch if not isinstance(batch, torch.Tensor) else (None, None)  # a tensor unpacks by rows
+        except (TypeError, ValueError):
+            x = y = None
+        if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+            raise TypeError(f"{name} must yield (inputs, targets) pairs of tensors, as a DataLoader over a "
+                            f"torchvision dataset or a TensorDataset does; it yielded {_describe_batch(batch)}")
         x = x.to(device, non_blocking=True)
         if channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -70,9 +107,10 @@ def _batches(loader, device, channels_last):
 
 
 def _device(model: torch.nn.Module, device) -> torch.device:
-    """The device asked for, else the one the model's parameters (or buffers) live on."""
-    if device:
-        return torch.device(device)
+    """The device asked for (checked as :func:`helpers.get_device` checks it), else the one the
+    model's parameters (or buffers) live on."""
+    if device is not None and device != "":
+        return get_device(device)
     tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
     if tensor is None:
         raise ValueError(f"the model ({type(model).__name__}) has no parameters or buffers to tell which "
@@ -80,51 +118,110 @@ def _device(model: torch.nn.Module, device) -> torch.device:
     return tensor.device
 
 
-def _check_batch(out: torch.Tensor, y: torch.Tensor) -> None:
-    if out.shape[0] != y.shape[0]:
-        raise ValueError(f"the model returned {out.shape[0]} outputs for a batch of {y.shape[0]} targets")
+def _check_output(out, y: torch.Tensor, model) -> None:
+    if not isinstance(out, torch.Tensor):
+        hint = (" torchvision's GoogLeNet and Inception v3 return such a tuple in training mode: build them "
+                "with aux_logits=False (helpers.models.torchvision_model does), or return out.logits from "
+                "a forward of your own." if hasattr(out, "logits") else "")
+        raise TypeError(f"the model ({type(model).__name__}) returned a {type(out).__name__}, not a tensor: "
+                        f"fit, evaluate and predict need its outputs (the logits) as one tensor.{hint}")
+    if out.ndim == 0 or out.shape[0] != y.shape[0]:
+        raise ValueError(f"the model returned {out.shape[0] if out.ndim else 'one'} outputs for a batch of "
+                         f"{y.shape[0]} targets")
+
+
+def _check_loss(loss) -> None:
+    if not isinstance(loss, torch.Tensor) or loss.ndim:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return one number, the batch's mean loss (a 0-d tensor); it returned "
+                         f"{shape} (reduction='none'?)")
+
+
+IGNORE_INDEX = -100  # F.cross_entropy's default ignore_index: such targets count in no metric
 
 
 class _Totals:
-    """Running sums kept on the device (no per-batch sync), read once by :meth:`result`:
-    the loss, the correct predictions, and the batches whose inputs hold NaN or inf."""
+    """What one pass over a loader adds up to. Each batch only appends its loss (and, for a
+    classifier, its argmax hits) to a list on the device: no per-batch host sync, no extra
+    kernels. :meth:`result` sums them in one host sync. Targets of IGNORE_INDEX (-100), which
+    ``cross_entropy`` leaves out of the loss, count in neither the loss nor the accuracy."""
 
     def __init__(self, device):
-        dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-        self.sums = torch.zeros(4, dtype=dtype, device=device)  # [3]: weights not finite (fit)
-        self.count = self.batches = 0
+        self.device = device
+        self.dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+        self.losses, self.sizes, self.hits, self.targets = [], [], [], []
         self.classify = None
-        self.bad_batches, self.weights_finite = 0, True
+        self.weights_finite = True
 
-    def add(self, loss, out, y, x):
+    @property
+    def batches(self) -> int:
+        return len(self.losses)
+
+    def add(self, loss, out, y):
         if self.classify is None:
             self.classify = out.ndim == 2 and out.shape[1] > 1 and not y.is_floating_point()
-        n = y.shape[0]
-        self.count += n
-        self.batches += 1
-        self.sums[0] += loss.detach().to(self.sums.dtype) * n
+        self.losses.append(loss.detach())
+        self.sizes.append(y.shape[0])
         if self.classify:
-            self.sums[1] += (out.argmax(1) == y).sum()
-        if x.is_floating_point():
-            self.sums[2] += ~torch.isfinite(x).all()
+            self.hits.append(out.argmax(1) == y)
+            self.targets.append(y)
 
-    def result(self, prefix="", model=None):
-        """The metrics, in one host sync; with ``model``, also check that its weights are finite."""
-        if self.count == 0:
-            raise ValueError("the loader yielded no batches")
-        params = list(model.parameters()) if model is not None else []
-        if params:
-            self.sums[3] = ~torch.stack([torch.isfinite(p).all() for p in params]).all()
-        loss_sum, correct, bad_batches, bad_weights = self.sums.tolist()  # the one host sync
-        self.bad_batches, self.weights_finite = int(bad_batches), not bad_weights
-        metrics = {f"{prefix}loss": loss_sum / self.count}
+    def result(self, prefix="", model=None) -> dict:
+        """The mean loss (and accuracy), in one host sync; with ``model``, also whether its
+        weights are still finite (``weights_finite``)."""
+        losses = torch.stack(self.losses).to(self.dtype)
+        sizes = torch.tensor(self.sizes, device=self.device)
+        if self.classify:  # each batch's mean covers its labelled targets: weigh it by their number
+            labelled = (torch.cat(self.targets) != IGNORE_INDEX).to(self.dtype)
+            batch_of = torch.repeat_interleave(torch.arange(len(self.sizes), device=self.device), sizes)
+            weights = torch.zeros(len(self.sizes), dtype=self.dtype, device=self.device).index_add_(
+                0, batch_of, labelled)
+            correct = torch.cat(self.hits).sum().to(self.dtype)
+        else:
+            weights, correct = sizes.to(self.dtype), torch.zeros((), dtype=self.dtype, device=self.device)
+        loss_sum = torch.where(weights > 0, losses * weights, 0).sum()  # an all-ignored batch's mean is nan
+        params = [p.detach() for p in model.parameters()] if model is not None else []
+        finite = torch.stack([torch.isfinite(p).all() for p in params]).all() if params else torch.tensor(True)
+        values = torch.stack([loss_sum, weights.sum(), correct, finite.to(self.device, self.dtype)])
+        loss_sum, count, correct, finite = values.tolist()  # the one host sync
+        self.weights_finite = bool(finite)
+        metrics = {f"{prefix}loss": loss_sum / count if count else math.nan}
         if self.classify:
-            metrics[f"{prefix}acc"] = correct / self.count
+            metrics[f"{prefix}acc"] = correct / count if count else math.nan
         return metrics
 
-    def bad_inputs(self) -> str:
-        return (f"{self.bad_batches} of the {self.batches} batches have NaN or inf in their inputs: "
-                "fix the data (a corrupt file? a division by a zero std?)")
+
+def _count_bad_inputs(loader, device) -> tuple[int, int]:
+    """``(batches whose inputs hold NaN or inf, batches)`` of one more pass over ``loader``: run
+    only after a non-finite loss, so that the training loop itself checks nothing per batch."""
+    bad = total = 0
+    for x, _ in _batches(loader, device, channels_last=False):
+        total += 1
+        bad += bool(x.is_floating_point() and not torch.isfinite(x).all())
+    return bad, total
+
+
+def _bad_inputs(bad: int, total: int) -> str:
+    return (f"{bad} of the {total} batches have NaN or inf in their inputs: "
+            "fix the data (a corrupt file? a division by a zero std?)")
+
+
+def _no_batches(loader, name: str) -> str:
+    """Why ``loader`` yielded no batches, as well as can be told."""
+    why = "it holds no samples"
+    dataset, labels = getattr(loader, "dataset", None), getattr(loader, "labels", None)  # DataLoader, DeviceLoader
+    size = (len(dataset) if hasattr(dataset, "__len__") else
+            len(labels) if isinstance(labels, torch.Tensor) else None)
+    batch_size = getattr(loader, "batch_size", None)
+    if iter(loader) is loader:
+        why = ("it is an iterator (a generator?), which is used up after one pass: pass something that can "
+               "be gone through again, such as a list, a DataLoader or a DeviceLoader")
+    elif getattr(loader, "drop_last", False) and size and batch_size and size < batch_size:
+        why = (f"drop_last=True drops the only batch: its {size} samples are fewer than batch_size="
+               f"{batch_size}; use a smaller batch_size or drop_last=False")
+    elif size is not None:
+        why = f"it holds {size} samples"
+    return f"{name} yielded no batches: {why}"
 
 
 def _logits(forward, x, tta: bool):
@@ -146,25 +243,33 @@ def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn=F.cross_entropy, 
     """Mean loss (and accuracy, for classifiers) of ``model`` over ``loader`` (lesson 03).
 
     ``tta=True`` scores the mean of the logits on each image and on its horizontal mirror
-    (flip test-time augmentation, lesson 07)."""
-    return _evaluate(model, model, loader, loss_fn, _device(model, device), amp, channels_last, tta)
+    (flip test-time augmentation, lesson 07). Targets of -100 (``cross_entropy``'s
+    ``ignore_index``) count in neither the loss nor the accuracy."""
+    device = _device(model, device)
+    return _evaluate(model, model, loader, loss_fn, device, amp, _layout(channels_last, device), tta,
+                     name="the loader", stacklevel=3)
 
 
-def _evaluate(model, forward, loader, loss_fn, device, amp, channels_last, tta) -> dict:
+def _evaluate(model, forward, loader, loss_fn, device, amp, channels_last, tta, name, stacklevel) -> dict:
     """:func:`evaluate`, running the batches through ``forward`` (``model`` or its compiled form)."""
     totals = _Totals(device)
     dtype = _amp_dtype(device, amp)
     with _evaluating(model), torch.no_grad():
-        for x, y in _batches(loader, device, channels_last):
+        for x, y in _batches(loader, device, channels_last, name):
             _check_tta(x, tta)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            with _autocast(device, dtype):
                 out = _logits(forward, x, tta)
-                _check_batch(out, y)
+                _check_output(out, y, model)
                 loss = loss_fn(out.float(), y)
-            totals.add(loss, out, y, x)
+            _check_loss(loss)
+            totals.add(loss, out, y)
+    if not totals.batches:
+        raise ValueError(_no_batches(loader, name))
     result = totals.result()
-    if totals.bad_batches:
-        warnings.warn(f"evaluate: {totals.bad_inputs()}", RuntimeWarning, stacklevel=4)
+    if not math.isfinite(result["loss"]):
+        bad, total = _count_bad_inputs(loader, device)
+        if bad:
+            warnings.warn(f"evaluate: {_bad_inputs(bad, total)}", RuntimeWarning, stacklevel=stacklevel)
     return result
 
 
@@ -180,8 +285,12 @@ def predict(model: torch.nn.Module, loader: Iterable, device=None,
     with _evaluating(model):
         for x, y in _batches(loader, _device(model, device), channels_last=False):
             _check_tta(x, tta)
-            preds.append(_logits(model, x, tta).argmax(1))
+            out = _logits(model, x, tta)
+            _check_output(out, y, model)
+            preds.append(out.argmax(1))
             targets.append(y)
+    if not preds:
+        raise ValueError(_no_batches(loader, "the loader"))
     return torch.cat(preds).cpu(), torch.cat(targets).cpu()  # one copy to the host, at the end
 
 
@@ -224,24 +333,49 @@ class _Forward:
                       RuntimeWarning, stacklevel=4)
 
 
+def _per_batch_scheduler(scheduler, epochs: int) -> str | None:
+    """The name of a scheduler built to be stepped after every batch, when stepping it once per
+    epoch (``scheduler_step="epoch"``) would not even finish one cycle in ``epochs`` epochs."""
+    lr_scheduler = torch.optim.lr_scheduler
+    steps = (getattr(scheduler, "total_steps", None) if isinstance(scheduler, lr_scheduler.OneCycleLR) else
+             getattr(scheduler, "total_size", None) if isinstance(scheduler, lr_scheduler.CyclicLR) else None)
+    return type(scheduler).__name__ if steps is not None and steps > epochs else None
+
+
+def _check_reusable(loader, name: str, epochs: int) -> None:
+    """A loader that can be gone through only once (a generator) would be empty after epoch 1."""
+    if loader is not None and epochs > 1 and iter(loader) is loader:
+        raise TypeError(f"{name} is an iterator (a generator?), which is used up after one pass, but fit "
+                        f"goes through it {epochs} times: pass something that can be gone through again, "
+                        "such as a list, a DataLoader or a DeviceLoader")
+
+
 def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimizer,
         loss_fn=F.cross_entropy, epochs: int = 1, val_loader: Iterable | None = None,
         device=None, scheduler=None, callbacks: Iterable[Callback] = (),
         amp: bool | torch.dtype = False, channels_last: bool = False,
         progress: bool = True, history: History | None = None,
-        scheduler_step: str = "epoch", compile: bool | str = False) -> History:
+        scheduler_step: str = "epoch", compile: bool | str = False,
+        penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return the :class:`History` (lesson 03).
 
     - ``scheduler.step()`` runs once per epoch, after the optimiser's steps; with
-      ``scheduler_step="batch"`` (OneCycleLR, CyclicLR: lesson 06) after every optimiser step.
-      ``ReduceLROnPlateau`` is stepped once per epoch with ``val_loss`` (else ``train_loss``).
-      ``metrics["lr"]`` is the learning rate the epoch started with.
+      ``scheduler_step="batch"`` (OneCycleLR, CyclicLR: lesson 06) after every optimiser step
+      (stepping those per epoch is warned about). ``ReduceLROnPlateau`` is stepped once per
+      epoch with ``val_loss`` (else ``train_loss``). ``metrics["lr"]`` is the learning rate
+      the epoch started with.
+    - ``penalty(model)``, when given, is added to the loss that training minimises (an L1
+      penalty, lesson 06). The metrics leave it out: ``train_loss`` and ``val_loss`` are both
+      ``loss_fn`` alone, so they can be compared.
     - each callback is called as ``callback(epoch, metrics)`` after every epoch;
       :class:`helpers.plot.LiveCurves` and the loggers in :mod:`helpers.log` are such callables.
       A callback with a true ``stop`` attribute ends training after that epoch
-      (:class:`EarlyStopping`, lesson 06).
+      (:class:`EarlyStopping`, lesson 06); one with an ``on_fit_start(history)`` method has it
+      called before the first epoch; one with a ``monitor`` attribute naming a ``val_`` metric
+      needs ``val_loader``.
     - ``amp=True`` runs the forward pass in bfloat16 (float16 with loss scaling on GPUs
-      without bfloat16); ``channels_last=True`` stores image batches NHWC for faster convolutions.
+      without bfloat16); ``channels_last=True`` stores image batches NHWC for faster convolutions
+      (ignored, with a warning, on CPUs where it is unsafe: :func:`helpers.device.channels_last_is_safe`).
     - ``compile=True`` runs the model through ``torch.compile`` (a string picks its mode:
       ``"reduce-overhead"`` uses CUDA graphs, ``"max-autotune"``), for training and validation;
       ``model`` keeps the weights, with the same state_dict keys. Where compiling fails, one
@@ -252,6 +386,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     - a non-finite loss is a RuntimeWarning that says whether the inputs hold NaN/inf (fix
       the data) or the training diverged (lower the learning rate). Once the weights are no
       longer finite, ``fit`` stops after that epoch and records its validation metrics as nan.
+    - targets of -100 (``cross_entropy``'s ``ignore_index``) count in no metric.
     """
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step must be 'epoch' or 'batch', not {scheduler_step!r}")
@@ -259,43 +394,73 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     if plateau and scheduler_step == "batch":
         raise ValueError("ReduceLROnPlateau watches a metric: step it per epoch (scheduler_step='epoch')")
     per_batch = scheduler is not None and scheduler_step == "batch"
+    if not per_batch and (name := _per_batch_scheduler(scheduler, epochs)):
+        warnings.warn(f"{name} is built to be stepped after every batch, but fit steps it once per epoch, so "
+                      f"in {epochs} epochs it never finishes its cycle: pass scheduler_step='batch'",
+                      RuntimeWarning, stacklevel=2)
+    _check_reusable(train_loader, "train_loader", epochs)
+    _check_reusable(val_loader, "val_loader", epochs)
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("val_") and val_loader is None:
+            raise ValueError(f"{type(callback).__name__} watches {monitor!r}, which only a validation set gives: "
+                             "pass val_loader=..., or have it watch a training metric")
     device = _device(model, device)
+    channels_last = _layout(channels_last, device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     forward = _Forward(model, compile)
     history = history if history is not None else History()
+    for callback in callbacks:
+        if hasattr(callback, "on_fit_start"):
+            callback.on_fit_start(history)
     dtype = _amp_dtype(device, amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     first = history.epochs + 1
     for epoch in range(first, first + epochs):
         model.train()
         totals = _Totals(device)
         started = time.perf_counter()
         start_lr = optimizer.param_groups[0]["lr"]
-        bar = Progress(_batches(train_loader, device, channels_last), total=_len_or_none(train_loader),
-                       desc=f"epoch {epoch}/{first + epochs - 1}", enabled=progress)
-        for x, y in bar:
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out = forward(x)
-                _check_batch(out, y)
-                loss = loss_fn(out.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if per_batch:
-                scheduler.step()
-            totals.add(loss, out, y, x)
+        bar = Progress(_batches(train_loader, device, channels_last, "train_loader"),
+                       total=_len_or_none(train_loader), desc=f"epoch {epoch}/{first + epochs - 1}",
+                       enabled=progress)
+        try:
+            for x, y in bar:
+                with _autocast(device, dtype):
+                    out = forward(x)
+                    _check_output(out, y, model)
+                    loss = loss_fn(out.float(), y)
+                    objective = loss + penalty(model) if penalty is not None else loss
+                _check_loss(loss)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    objective.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(objective).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                if per_batch:
+                    scheduler.step()
+                totals.add(loss, out, y)
+        except KeyboardInterrupt:
+            bar.finish("interrupted")
+            raise
+        if not totals.batches:
+            raise ValueError(_no_batches(train_loader, "train_loader"))
         synchronize(device)  # the one wait for the device: the clock then covers all the epoch's work
         train_time = time.perf_counter() - started
         metrics = {"epoch": epoch, **totals.result("train_", model), "train_time": train_time}
-        if problem := _divergence(epoch, metrics["train_loss"], totals):
+        if problem := _divergence(epoch, metrics["train_loss"], totals.weights_finite, train_loader, device):
             warnings.warn(problem, RuntimeWarning, stacklevel=2)
         if scheduler is not None:
             metrics["lr"] = start_lr
         if val_loader is not None:
-            val = _evaluate(model, forward, val_loader, loss_fn, device, amp, channels_last, tta=False)
+            val = _evaluate(model, forward, val_loader, loss_fn, device, amp, channels_last, tta=False,
+                            name="val_loader", stacklevel=3)
             # Scores of non-finite weights mean nothing (an all-NaN model still "predicts" class 0).
             metrics.update({f"val_{k}": v if totals.weights_finite else math.nan for k, v in val.items()})
         if plateau:
@@ -312,25 +477,61 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     return history
 
 
+def _guess_mode(monitor: str) -> str | None:
+    """``"max"`` for an accuracy, ``"min"`` for a loss or an error, None when the name does not say."""
+    name = monitor.lower()
+    if "acc" in name:
+        return "max"
+    if "loss" in name or "err" in name:
+        return "min"
+    return None
+
+
 class EarlyStopping:
     """A :func:`fit` callback that stops training once ``monitor`` has not improved for
     ``patience`` epochs, and puts back the weights of the best epoch (lesson 06).
 
     The best weights are kept as a copy on the model's device (no host sync). ``min_delta``
-    is how much better a score must be to count; ``mode`` is ``"min"`` for losses and
-    ``"max"`` for accuracies. After training, ``best_epoch`` and ``best`` say what was kept.
+    is how much better a score must be to count; ``mode`` is ``"min"`` (lower is better) or
+    ``"max"``; left out, it follows the name: ``"max"`` for an accuracy, ``"min"`` for a loss.
+    After training, ``best_epoch`` and ``best`` say what was kept.
+
+    Used again in a later ``fit``: continuing the same history (``fit(..., history=history)``)
+    it keeps the best score so far, so the continued run stops unless it beats it; with a new
+    history it starts afresh. Either way its patience starts again.
     """
 
     def __init__(self, model: torch.nn.Module, monitor: str = "val_loss", patience: int = 3,
-                 mode: str = "min", min_delta: float = 0.0, restore_best: bool = True):
+                 mode: str | None = None, min_delta: float = 0.0, restore_best: bool = True):
+        guessed = _guess_mode(monitor)
+        if mode is None:
+            if guessed is None:
+                raise ValueError(f"EarlyStopping cannot tell from the name {monitor!r} whether higher or lower "
+                                 "is better: pass mode='min' or mode='max'")
+            mode = guessed
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+        if guessed is not None and mode != guessed:
+            warnings.warn(f"EarlyStopping(monitor={monitor!r}, mode={mode!r}) keeps the epoch with the "
+                          f"{'lowest' if mode == 'min' else 'highest'} {monitor}: for an "
+                          f"{'accuracy' if guessed == 'max' else 'loss'} that is the worst one. "
+                          f"Pass mode={guessed!r} (or leave mode out)", UserWarning, stacklevel=2)
         if patience < 1:
             raise ValueError(f"patience must be at least 1, got {patience}")
-        self.model, self.monitor, self.patience = model, monitor, patience
+        self.model, self.monitor, self.patience, self.mode = model, monitor, patience, mode
         self.sign = 1.0 if mode == "min" else -1.0
         self.min_delta, self.restore_best = min_delta, restore_best
+        self._forget()
+
+    def _forget(self) -> None:
         self.best, self.best_epoch, self.best_state = None, None, None
+        self.waited, self.stop = 0, False
+
+    def on_fit_start(self, history: History) -> None:
+        """Called by :func:`fit` before its first epoch: patience starts again; the best score is
+        kept only when this run continues the history it was reached in."""
+        if self.best_epoch is None or history.epochs < self.best_epoch:
+            self._forget()
         self.waited, self.stop = 0, False
 
     def __call__(self, epoch: int, metrics: dict) -> None:
@@ -356,17 +557,18 @@ class EarlyStopping:
         self.model.load_state_dict(self.best_state)
 
 
-def _divergence(epoch: int, loss: float, totals: _Totals) -> str | None:
+def _divergence(epoch: int, loss: float, weights_finite: bool, loader, device) -> str | None:
     """What went wrong in a training epoch, and why (broken inputs, or too high a learning
-    rate); None when the loss and the weights are finite."""
-    if totals.weights_finite and math.isfinite(loss) and not totals.bad_batches:
+    rate); None when the loss and the weights are finite. The inputs are looked at only then."""
+    if weights_finite and math.isfinite(loss):
         return None
+    bad, total = _count_bad_inputs(loader, device)
     what = f"epoch {epoch}: the training loss is {loss:.4g}"
-    if not totals.weights_finite:
+    if not weights_finite:
         what += " and the model's weights are no longer finite"
-    why = (f"{totals.bad_inputs()}; a lower learning rate will not help" if totals.bad_batches
+    why = (f"{_bad_inputs(bad, total)}; a lower learning rate will not help" if bad
            else "training diverged; lower the learning rate")
-    stop = ("" if totals.weights_finite else " fit stops after this epoch and records its validation metrics "
+    stop = ("" if weights_finite else " fit stops after this epoch and records its validation metrics "
             "as nan; re-create the model (or load a checkpoint) before training again.")
     return f"{what}: {why}.{stop}"
 
@@ -389,9 +591,12 @@ def describe_device(device) -> str:
 
 
 def _json_value(key: str, value):
-    """``value`` as JSON holds it; a tensor or NumPy scalar becomes a Python number."""
+    """``value`` as JSON holds it; a tensor or NumPy scalar becomes a Python number, and a
+    number that is not finite (a diverged run's nan) becomes None (JSON's null)."""
     if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.numel() == 1):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"record_result: {key}={value!r} is a {type(value).__name__}; pass numbers or strings "
@@ -405,8 +610,9 @@ def record_result(lesson: str, run: str, device=None, **values) -> dict | None:
     Lessons call it after each headline training run, e.g.
     ``record_result("07", "ResNet-9 on CIFAR-10", device=DEVICE, test_acc=0.93, train_s=14.2)``;
     ``tools/gpu_run.sh`` turns the lines into the README's table of measured results.
-    ``device`` defaults to the one the course picks; ``mode`` is quick or full. Returns the
-    record written, or None.
+    ``device`` defaults to the one the course picks; ``mode`` is quick or full; a nan or inf
+    is written as null. Returns the record written, or None. A file that cannot be written is
+    a warning, not an error: the lesson's training has run, and its results are on screen.
     """
     path = os.environ.get("COURSE_RESULTS", "").strip()
     if not path:
@@ -415,11 +621,24 @@ def record_result(lesson: str, run: str, device=None, **values) -> dict | None:
               "device": describe_device(device if device is not None else get_device()),
               "mode": "quick" if is_quick() else "full"}
     record.update({key: _json_value(key, value) for key, value in values.items()})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    path = Path(path).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, allow_nan=False) + "\n")
+    except OSError as exc:
+        warnings.warn(f"record_result could not write to COURSE_RESULTS={str(path)!r} ({_os_error(exc)}); "
+                      "this result was not recorded. Point COURSE_RESULTS at a file you can write, or unset it.",
+                      RuntimeWarning, stacklevel=2)
+        return None
     return record
+
+
+def _os_error(exc: BaseException) -> str:
+    """An OS error in a few words: ``"IsADirectoryError: Is a directory"``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return f"{type(exc).__name__}: {clean_message(exc)}"
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -482,7 +701,9 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer=None, **extra) -> Pa
     is saved as a dict of lists (``History(extras["history"])`` turns it back), a NumPy
     scalar as a Python number; anything else is refused with a CheckpointError. The written
     file is loaded back once before it replaces ``path``, so a file that cannot be loaded is
-    never saved.
+    never saved. A folder that cannot be written (read-only, a full disk) is one
+    CheckpointError naming ``path`` and the cause; no temporary file is left behind, and
+    those of earlier saves that were killed are removed.
     """
     path = Path(path)
     if set(extra) & set(_RESERVED):
@@ -492,10 +713,16 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer=None, **extra) -> Pa
     if optimizer is not None:
         blob["optimizer"] = optimizer.state_dict()
         blob["optimizer_class"] = type(optimizer).__name__
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent, path.name, ".tmp")
         torch.save(blob, tmp)
+    except (OSError, RuntimeError) as exc:  # torch's writer reports a full disk as a RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"save_checkpoint could not write {path} ({_write_error(exc, path.parent)})") from None
+    try:
         try:  # mmap: the tensors are not read into memory again
             torch.load(tmp, map_location="cpu", weights_only=True, mmap=True)
         except Exception as exc:
@@ -503,8 +730,25 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer=None, **extra) -> Pa
                                   f"could not read it back ({_unreadable(exc)})") from exc
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return path
+
+
+def _write_error(exc: BaseException, folder: Path) -> str:
+    """Why a file could not be written into ``folder``, and what to do about it."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"{_os_error(exc)}: free some space, or save somewhere else"
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"{_os_error(exc)}: {folder} cannot be written; save somewhere you can write"
+    if isinstance(exc, OSError):
+        return _os_error(exc)
+    text = clean_message(exc, max_lines=None)
+    if "unexpected pos" in text or "failed writing" in text.lower():
+        return "the file could not be written out in full: is the disk full? Free some space, or save elsewhere"
+    if "cannot be opened" in text:
+        return f"the file cannot be created: can {folder} be written?"
+    return f"{type(exc).__name__}: {clean_message(exc)}"
 
 
 def _optimizer_misfit(blob: dict, optimizer) -> str | None:

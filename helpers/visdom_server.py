@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from .config import VISDOM_ENV, runs_dir
@@ -148,7 +149,12 @@ def free_port() -> int:
 def start_in_background(port: int, timeout: float = 30.0) -> subprocess.Popen | None:
     """Start this launcher in a subprocess on 127.0.0.1:``port`` and wait until it accepts
     connections (lesson 06). Returns the process (``terminate()`` it when done), or None
-    when it exited or was not up within ``timeout`` seconds (it is then stopped)."""
+    when the port is taken already (a warning says so), or the server exited or was not up
+    within ``timeout`` seconds (it is then stopped)."""
+    if _port_busy(port):  # something else answers there: that would pass for our server
+        warnings.warn(f"port {port} on {HOST} is already in use: no visdom server was started "
+                      "(helpers.visdom_server.free_port() finds a free one)", RuntimeWarning, stacklevel=2)
+        return None
     server = subprocess.Popen([sys.executable, "-m", "helpers.visdom_server", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
@@ -199,11 +205,22 @@ def serve(port: int = DEFAULT_PORT, env_path: str | None = None) -> None:
         sys.argv = saved
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 1 to 65535, for argparse."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1 to 65535 (default {DEFAULT_PORT})")
+    return port
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.visdom_server",
         description="Start a visdom server on 127.0.0.1 that works offline (lesson 04).")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (default %(default)s)")
     parser.add_argument("--env-path", default=None,
                         help="folder where visdom saves its environments (default: runs/visdom/ "
                              "in the course's folder, or $COURSE_RUNS_DIR/visdom/)")

@@ -1,9 +1,15 @@
+import errno
 import gzip
+import hashlib
 import re
 import shlex
+import shutil
 import socket
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,9 +90,16 @@ def test_missing_mnist_says_what_and_where_and_how(empty_data_root):
     assert "How to fix" in message
 
 
-def test_missing_mnist_lists_only_the_files_that_are_missing(empty_data_root):
+def _accept_small_idx_files(monkeypatch, n: int = 5) -> None:
+    """Make the md5 check take :func:`_small_idx_files` for MNIST's own files."""
+    fake = {name: hashlib.md5(content).hexdigest() for name, content in _small_idx_files(n).items()}
+    monkeypatch.setitem(data.IDX_MD5, "MNIST", fake)
+
+
+def test_missing_mnist_lists_only_the_files_that_are_missing(empty_data_root, monkeypatch):
     raw = empty_data_root / "MNIST" / "raw"
     raw.mkdir(parents=True)
+    _accept_small_idx_files(monkeypatch)
     for name, content in _small_idx_files().items():
         if name.startswith("train"):
             (raw / name).write_bytes(content)
@@ -192,7 +205,7 @@ def test_a_damaged_file_already_in_data_is_named_with_the_command_that_removes_i
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.mnist(download=False)
     message = str(info.value)
-    assert f"{bad} is damaged" in message and problem in message
+    assert f"{bad} is not a good copy" in message and problem in message
     assert message.splitlines()[-1].strip() == f"rm {shlex.quote(str(bad))}"
 
 
@@ -244,8 +257,12 @@ def test_the_cifar_cache_is_rebuilt_when_its_source_changes(cifar_mirror, monkey
     assert torch.equal(images[:, 0, 0, 0], labels.to(torch.uint8))
     cifar_mirror("full", per_class=6)  # the same mirror, grown
     assert len(data.cifar10_tensors(download=False)[1]) == 60
-    monkeypatch.delenv("COURSE_DATA_MIRROR")  # no source at all: data/'s cache is the dataset
-    assert len(data.cifar10_tensors(download=False)[1]) == 60
+    # No source at all: data/'s cache is the dataset, but an incomplete one serves only with a
+    # warning that names it and what made it.
+    monkeypatch.delenv("COURSE_DATA_MIRROR")
+    with pytest.warns(UserWarning, match=r"using the cache .*train_uint8\.pt, which holds 60 of the 50000 "
+                                         r"train images; it was made from the mirror folder .*full"):
+        assert len(data.cifar10_tensors(download=False)[1]) == 60
 
 
 def test_a_cache_from_an_older_version_is_rebuilt(cifar_mirror, empty_data_root):
@@ -301,7 +318,7 @@ def test_a_damaged_cifar_image_is_named_with_the_fix(cifar_mirror, damage):
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.cifar10_tensors(download=False)
     assert str(info.value).startswith(f"CIFAR-10: cannot decode {bad} (")
-    assert "Replace it with a good copy" in str(info.value)
+    assert "replace it with a good copy" in str(info.value)
 
 
 def test_a_missing_cifar_class_folder_is_named_with_the_fix(cifar_mirror):
@@ -541,8 +558,10 @@ def test_cifar10_test_sets_with_one_test_folder_or_the_pickles(cifar_mirror, emp
     (cifar_mirror(split="test", per_class=2) / "PARTIAL").touch()
     sets = data.cifar10_test_sets(download=False)
     assert list(sets) == ["test"] and len(sets["test"][1]) == 20
-    pickles = empty_data_root / "cifar-10-batches-py"  # a download: torchvision's test pickle only
+    pickles = empty_data_root / "cifar-10-batches-py"  # a download: torchvision's pickles only
     pickles.mkdir()
+    for name in data.CIFAR10_PICKLES:
+        (pickles / name).touch()
 
     class FakeCIFAR10:
         def __init__(self, root, train, download):
@@ -553,3 +572,245 @@ def test_cifar10_test_sets_with_one_test_folder_or_the_pickles(cifar_mirror, emp
     with pytest.warns(UserWarning, match="5 images"):
         sets = data.cifar10_test_sets(download=False)
     assert list(sets) == ["test"] and sets["test"][1].tolist() == [0, 1, 2, 3, 4]
+
+
+# ------------------------------------------------------------- data under faults (round two)
+def test_fashion_mnist_files_put_by_hand_into_mnist_are_refused(mirror, empty_data_root):
+    """Bug caught: files already in data/ got the header check but not the md5 check, so
+    Fashion-MNIST's well-formed files loaded as MNIST."""
+    raw = empty_data_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.IDX_FILES:
+        (raw / name).write_bytes(gzip.decompress((mirror / "FashionMNIST" / "raw" / f"{name}.gz").read_bytes()))
+    with pytest.raises(data.DatasetNotFoundError, match=r"are FashionMNIST's train-images-idx3-ubyte, not MNIST's"):
+        data.mnist(download=False)
+
+
+def test_a_full_disk_while_copying_mnist_is_not_blamed_on_the_mirror(mirror, empty_data_root, monkeypatch):
+    """Bug caught: ENOSPC writing data/ reported as "the mirror's file is damaged"."""
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
+    real_open = open
+
+    def full_disk(file, mode="r", *args, **kwargs):
+        if str(file).endswith(".part") and "w" in mode:
+            handle = real_open(file, mode, *args, **kwargs)
+            handle.write = lambda chunk: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
+            return handle
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full_disk)
+    with pytest.raises(data.DataWriteError) as info:
+        data.mnist(download=False)
+    message = str(info.value)
+    assert "No space left on device" in message and "free some space" in message
+    assert "damaged" not in message and "mirror" not in message
+    assert list((empty_data_root / "MNIST" / "raw").iterdir()) == []  # no .part left behind
+
+
+def test_copying_from_the_mirror_removes_the_part_files_of_killed_copies(mirror, empty_data_root, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    raw = empty_data_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    stale = raw / f".train-images-idx3-ubyte.{dead.pid}.part"
+    stale.write_bytes(b"x" * 100)
+    data.mnist(download=False)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(data.IDX_FILES)
+
+
+def test_a_partial_cifar_cache_is_not_served_silently_without_a_source(cifar_mirror, monkeypatch):
+    """Bug caught: with COURSE_DATA_MIRROR unset, any cache was accepted and no download tried."""
+    (cifar_mirror(per_class=3) / "PARTIAL").touch()
+    data.cifar10_tensors(download=False)  # the cache: 30 images, from a mirror marked partial
+    monkeypatch.delenv("COURSE_DATA_MIRROR")
+    tried = []
+
+    class Offline:
+        def __init__(self, root, train, download):
+            tried.append(download)
+            raise RuntimeError("offline")
+
+    monkeypatch.setattr(datasets, "CIFAR10", Offline)
+    with pytest.warns(UserWarning, match=r"using the cache .*train_uint8\.pt, which holds 30 of the 50000 train "
+                                         r"images; it was made from the mirror folder .*mirror"):
+        assert len(data.cifar10_tensors(download=True)[1]) == 30
+    assert tried == [True]  # a download was tried first
+
+
+def test_a_complete_cifar_cache_serves_without_a_source(cifar_mirror, monkeypatch, recwarn):
+    monkeypatch.setitem(data.CIFAR10_SIZES, "train", 20)  # 2 per class is "complete" here
+    cifar_mirror(per_class=2)
+    data.cifar10_tensors(download=False)
+    monkeypatch.delenv("COURSE_DATA_MIRROR")
+    monkeypatch.setattr(datasets, "CIFAR10", lambda *a, **k: pytest.fail("no download for a complete cache"))
+    assert len(data.cifar10_tensors(download=True)[1]) == 20
+    assert [str(w.message) for w in recwarn] == []
+
+
+def test_the_cifar_cache_follows_the_files_not_only_their_counts(cifar_mirror):
+    """Bug caught: the cache keyed on the source path and the counts per class only, so
+    swapping two classes' files served stale labels."""
+    images = cifar_mirror(per_class=2)
+    (images / "PARTIAL").touch()
+    before = data.cifar10_tensors(download=False)[0]
+    cat, dog = images / "train" / "cat", images / "train" / "dog"
+    (images / "train" / "tmp").mkdir()
+    for name in ("0.png", "1.png"):  # swap the cats and the dogs, file for file
+        (cat / name).rename(images / "train" / "tmp" / name)
+        (dog / name).rename(cat / name)
+        (images / "train" / "tmp" / name).rename(dog / name)
+    (images / "train" / "tmp").rmdir()
+    after, labels = data.cifar10_tensors(download=False)
+    assert not torch.equal(before, after)
+    assert torch.equal(after[:, 0, 0, 0], labels.to(torch.uint8)[[i for i in range(20)]]
+                       .where(~torch.isin(labels, torch.tensor([3, 5])), 8 - labels.to(torch.uint8)))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not the course's"])
+def test_an_unusable_cifar_cache_is_rebuilt_and_runs_no_code(cifar_mirror, empty_data_root, damage, tmp_path):
+    """Bug caught: a truncated cache gave "OSError: [Errno 22] Invalid argument" on every call, a
+    foreign one a raw UnpicklingError."""
+    (cifar_mirror(per_class=1) / "PARTIAL").touch()
+    data.cifar10_tensors(download=False)
+    cache = empty_data_root / "CIFAR10" / "train_uint8.pt"
+    marker = tmp_path / "code-ran"
+    if damage == "truncated":
+        cache.write_bytes(cache.read_bytes()[:200])
+    else:
+        torch.save({"images": _Payload(marker)}, cache)
+    with pytest.warns(UserWarning, match=rf"the cache {re.escape(str(cache))} is unusable .*; it is rebuilt"):
+        images, labels = data.cifar10_tensors(download=False)
+    assert len(labels) == 10 and not marker.exists()
+    assert data.cifar10_tensors(download=False)[1].tolist() == labels.tolist()  # the rebuilt cache serves
+
+
+class _Payload:
+    """A pickle that would create a file when unpickled without weights_only=True."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_an_empty_pickles_folder_does_not_hide_the_mirror(cifar_mirror, empty_data_root, monkeypatch):
+    """Bug caught: an empty cifar-10-batches-py/ (an interrupted download) made the mirror ignored."""
+    (cifar_mirror(per_class=1) / "PARTIAL").touch()
+    (empty_data_root / "cifar-10-batches-py").mkdir(parents=True)
+    assert len(data.cifar10_tensors(download=False)[1]) == 10  # from the mirror
+    monkeypatch.delenv("COURSE_DATA_MIRROR")
+    (empty_data_root / "CIFAR10" / "train_uint8.pt").unlink()
+    with pytest.raises(data.DatasetNotFoundError,
+                       match=r"cifar-10-batches-py is incomplete, an interrupted download\?: it lacks batches\.meta"):
+        data.cifar10_tensors(download=False)
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_cache(cifar_mirror, empty_data_root, monkeypatch):
+    (cifar_mirror(per_class=1) / "PARTIAL").touch()
+    (empty_data_root / "CIFAR10").mkdir(parents=True)
+    monkeypatch.setattr(torch, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "disk full")))
+    with pytest.warns(UserWarning, match=r"could not write the cache .*disk full.*decoded again next time"):
+        assert len(data.cifar10_tensors(download=False)[1]) == 10
+    assert list((empty_data_root / "CIFAR10").iterdir()) == []
+
+
+def test_a_16_bit_png_is_scaled_not_clipped_to_white(tmp_path):
+    """Bug caught: PIL's convert("RGB") clips 16-bit grey to 255: an all-white image."""
+    grey = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
+    Image.fromarray(grey).save(tmp_path / "deep.png")
+    pixels = np.asarray(data.load_rgb(tmp_path / "deep.png"))
+    assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
+    assert np.array_equal(pixels[..., 0], (grey >> 8).astype(np.uint8))
+    with pytest.raises(data.DatasetNotFoundError, match=r"cannot decode .*broken\.jpg"):
+        (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+        data.load_rgb(tmp_path / "broken.jpg")
+
+
+def _fake_ants_bees(base, manifest=None):
+    """A tiny ants/bees set under ``base``: two photos per class and split; returns its manifest."""
+    manifest = {} if manifest is None else manifest
+    for split in ("train", "val"):
+        for label, cls in enumerate(data.HYMENOPTERA_CLASSES):
+            folder = base / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(2):
+                pixels = np.full((8, 8, 3), 100 * label + i, dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.jpg")
+                manifest[f"{split}/{cls}/{i}.jpg"] = hashlib.md5((folder / f"{i}.jpg").read_bytes()).hexdigest()
+    return manifest
+
+
+@pytest.fixture
+def ants_bees(empty_data_root, tmp_path, monkeypatch):
+    """A complete fake ants/bees set in a mirror, and the manifest that matches it."""
+    manifest = _fake_ants_bees(tmp_path / "mirror" / "hymenoptera_data")
+    monkeypatch.setattr(data, "_hymenoptera_manifest", lambda: manifest)
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path / "mirror"))
+    return tmp_path / "mirror" / "hymenoptera_data"
+
+
+def test_a_hidden_folder_is_not_a_class_and_shifts_no_label(ants_bees):
+    """Bug caught: JupyterLab's .ipynb_checkpoints became class 0, so ants were 1 and bees 2."""
+    (ants_bees / "train" / ".ipynb_checkpoints").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(ants_bees / "train" / ".ipynb_checkpoints" / "x.jpg")
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(ants_bees / "train" / "ants" / ".hidden.jpg")
+    ds = data.hymenoptera("train", download=False)
+    assert ds.classes == ["ants", "bees"] and ds.class_to_idx == {"ants": 0, "bees": 1}
+    assert [label for _, label in ds.samples] == [0, 0, 1, 1]
+
+
+def test_a_half_unzipped_local_copy_does_not_shadow_the_full_mirror(ants_bees, empty_data_root):
+    """Bug caught: a local copy with ants/ only shadowed the mirror and gave one class."""
+    _fake_ants_bees(empty_data_root / "hymenoptera_data")
+    for split in ("train", "val"):
+        shutil.rmtree(empty_data_root / "hymenoptera_data" / split / "bees")
+    with pytest.warns(UserWarning, match=r"hymenoptera_data lacks 4 of the set's 8 files .*passes it over"):
+        ds = data.hymenoptera("train", download=False)
+    assert Path(ds.root) == ants_bees / "train" and ds.classes == ["ants", "bees"]
+
+
+def test_a_copy_without_a_class_folder_is_one_clear_error(tmp_path):
+    (tmp_path / "ants").mkdir()
+    with pytest.raises(data.DatasetNotFoundError, match="has no class folder bees: a half-unzipped copy"):
+        data.AntsBees(tmp_path)
+
+
+def test_a_corrupt_photo_is_named(ants_bees):
+    (ants_bees / "train" / "bees" / "1.jpg").write_bytes(b"\xff\xd8 truncated")
+    ds = data.hymenoptera("train", download=False)
+    with pytest.raises(data.DatasetNotFoundError, match=r"cannot decode .*train/bees/1\.jpg"):
+        ds[3]
+
+
+def _zip_of(folder: Path, target: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, path.relative_to(folder.parent))
+
+
+def test_the_ants_bees_download_is_checked(empty_data_root, tmp_path, monkeypatch):
+    """Bug caught: no check of the download, so a truncated zip counted as present forever."""
+    manifest = _fake_ants_bees(tmp_path / "published" / "hymenoptera_data")
+    monkeypatch.setattr(data, "_hymenoptera_manifest", lambda: manifest)
+    good_zip = tmp_path / "published.zip"
+    _zip_of(tmp_path / "published" / "hymenoptera_data", good_zip)
+    downloads = []
+
+    def fake_download(url, root, filename):
+        downloads.append(filename)
+        shutil.copyfile(good_zip, Path(root) / filename)
+
+    monkeypatch.setattr("torchvision.datasets.utils.download_url", fake_download)
+    empty_data_root.mkdir(parents=True)
+    (empty_data_root / "hymenoptera_data.zip").write_bytes(good_zip.read_bytes()[:100])  # cut short
+    ds = data.hymenoptera("val")
+    assert len(downloads) == 1 and len(ds) == 4 and ds.classes == ["ants", "bees"]
+    shutil.rmtree(empty_data_root / "hymenoptera_data")
+    manifest["val/bees/0.jpg"] = "0" * 32  # the published file differs from what arrives
+    with pytest.raises(data.DatasetNotFoundError, match=r"1 files of the download are missing or differ .*val/bees/0\.jpg"):
+        data.hymenoptera("val")
+    assert not (empty_data_root / "hymenoptera_data.zip").exists()  # fetched again next time

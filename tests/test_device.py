@@ -93,3 +93,40 @@ def test_setup_seeds_and_reports(capsys, monkeypatch):
     assert dev == torch.device("cpu")
     out = capsys.readouterr().out
     assert "device: cpu" in out and "mode: quick" in out and "seed: 7" in out
+
+
+# ----------------------------------------------------------- what is safe and fast on a CPU
+@pytest.mark.parametrize("capability, isa, expected", [
+    ("AVX512", "", True),
+    ("AVX512", "AVX512_CORE_BF16", True),
+    ("AVX512", "avx10_1_512", True),
+    ("AVX512", "ALL", True),
+    ("AVX512", "AVX2", False),       # oneDNN capped below AVX-512: its AVX2 kernels run
+    ("AVX512", "avx2_vnni", False),
+    ("AVX512", "SSE41", False),
+    ("AVX2", "", False),             # a laptop without AVX-512
+    ("DEFAULT", "", False),
+])
+def test_cpu_has_avx512_follows_the_cpu_and_onednns_cap(monkeypatch, capability, isa, expected):
+    """Bug caught: channels_last allowed on a CPU whose oneDNN runs its AVX2 kernels, which hang."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    assert device.cpu_has_avx512() is expected
+    assert device.channels_last_is_safe("cpu") is expected
+    assert device.use_channels_last("cpu") is expected
+    assert device.channels_last_is_safe("cuda") and device.use_channels_last("cuda")
+    assert device.channels_last_is_safe("mps") and not device.use_channels_last("mps")
+
+
+@pytest.mark.parametrize("avx512, bf16, amx, expected", [
+    (True, True, False, True), (True, False, True, True),
+    (True, False, False, False),  # AVX-512 alone emulates bfloat16: slower than float32
+    (False, True, True, False),
+])
+def test_use_bf16_needs_native_bfloat16_units(monkeypatch, avx512, bf16, amx, expected):
+    monkeypatch.setattr(device, "cpu_has_avx512", lambda: avx512)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert device.use_bf16("cpu") is expected
+    assert device.use_bf16("cuda") and not device.use_bf16("mps")

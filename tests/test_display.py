@@ -96,3 +96,14 @@ def test_a_disabled_progress_shows_nothing_even_in_a_notebook(notebook_display):
     assert list(bar) == [0, 1, 2]
     bar.finish("train_loss 0.5")
     assert shown == [] and updates == []
+
+
+def test_an_interrupted_bar_shows_how_far_it_got(notebook_display):
+    """Bug caught: after a KeyboardInterrupt the saved bar stayed at its last redraw (often 0)."""
+    _, updates = notebook_display
+    bar = Progress(range(10), desc="epoch 1/1", interval=3600)  # no redraw during the loop
+    for i in bar:
+        if i == 3:
+            break
+    bar.finish("interrupted")
+    assert " 3/10 " in updates[-1] and updates[-1].endswith(" | interrupted")  # 0, 1, 2 done; 3 cut short

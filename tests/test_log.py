@@ -8,6 +8,8 @@ import http.server
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -305,3 +307,24 @@ def test_visdom_logger_logs_to_the_courses_environment_by_default():
     with pytest.warns(log.DashboardWarning):
         logger = log.VisdomLogger(port=_closed_port())
     assert logger.env == "pytorch-course" == config.VISDOM_ENV
+
+
+def test_tensorboard_points_are_written_when_the_process_ends_without_close(tmp_path):
+    """Bug caught: log_scalar points lost when the process (a kernel) ended without close()."""
+    script = ("import sys; from helpers import log; tb = log.TensorBoardLogger(sys.argv[1], flush_secs=3600); "
+              "[tb.log_scalar('grad_norm', 0.5 * i, i) for i in range(5)]")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], check=True, timeout=120)
+    assert _scalars(tmp_path / "run") == {"grad_norm": [(i, 0.5 * i) for i in range(5)]}
+
+
+def test_visdom_logger_warns_once_about_plain_http_to_another_machine(monkeypatch):
+    """Bug caught: metrics sent in plain HTTP to a remote host without a word."""
+    monkeypatch.setattr(log, "_warned_plain_http", set())
+    monkeypatch.setattr(log, "_reachable", lambda host, port, timeout: False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            log.VisdomLogger(server="http://visdom.example.org")
+        log.VisdomLogger(server="http://127.0.0.1")
+    plain = [str(w.message) for w in caught if "plain HTTP" in str(w.message)]
+    assert len(plain) == 1 and "visdom.example.org" in plain[0] and "SSH tunnel" in plain[0]

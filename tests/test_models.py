@@ -1,5 +1,9 @@
+import itertools
+import os
 import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -433,3 +437,113 @@ def test_each_trunk_ends_where_its_head_expects(build, trunk, shape):
     model, x = build(), torch.zeros(2, 3, 32, 32)
     stem = getattr(model, "stem", torch.nn.Identity())
     assert getattr(model, trunk)(stem(x)).shape[1:] == shape
+
+
+# ------------------------------------------------------------ models under faults (round two)
+def test_conv_output_size_with_ceil_mode_agrees_with_pytorch_everywhere():
+    """Bug caught: ceil_mode=True refused 264 settings that PyTorch's pooling accepts (a window
+    larger than the input, allowed when rounding up) and miscounted none of the others."""
+    checked = 0
+    for size, k, s, p, d in itertools.product(range(1, 12), range(1, 6), range(1, 5), range(4), range(1, 3)):
+        if p > k // 2:
+            continue  # PyTorch's own limit for pooling
+        for ceil in (False, True):
+            try:
+                expected = torch.nn.functional.max_pool1d(torch.zeros(1, 1, size), k, s, p, d, ceil_mode=ceil).shape[-1]
+            except RuntimeError:
+                with pytest.raises(ValueError):
+                    models.conv_output_size(size, k, s, p, d, ceil_mode=ceil)
+                continue
+            assert models.conv_output_size(size, k, s, p, d, ceil_mode=ceil) == expected, (size, k, s, p, d, ceil)
+            checked += 1
+    assert checked > 1500
+
+
+def test_sizes_accept_numpy_integers_and_refuse_bools():
+    """Bug caught: np.int64 (what numpy arithmetic gives) refused; True taken as size 1."""
+    assert models.conv_output_size(np.int64(28), np.int32(5), padding=np.int64(2)) == 28
+    assert models.count_macs(torch.nn.Conv2d(3, 4, 3), (np.int64(3), 8, np.int16(8))) == 4 * 6 * 6 * 27
+    assert isinstance(models.cifar_resnet(np.int64(8), width=np.int64(4)), models.ResNet)
+    with pytest.raises(ValueError, match="size must be a positive int, got True"):
+        models.conv_output_size(True, 3)
+    with pytest.raises(ValueError, match="input_shape"):
+        models.count_macs(torch.nn.Linear(1, 1), (True,))
+
+
+@pytest.mark.parametrize("layer, shape, expected", [
+    (torch.nn.Conv1d(3, 8, 5), (3, 20), 16 * 8 * 3 * 5),
+    (torch.nn.Conv3d(2, 4, 3, groups=2), (2, 5, 5, 5), 27 * 4 * 1 * 27),
+    (torch.nn.ConvTranspose2d(4, 6, 3, stride=2), (4, 5, 5), 4 * 25 * 6 * 9),  # each input feeds 6 x 3 x 3
+    (torch.nn.LSTM(10, 20, batch_first=True), (7, 10), 7 * 4 * 20 * (10 + 20)),
+    (torch.nn.GRU(10, 20, num_layers=2, bidirectional=True), (7, 10), 7 * 2 * 3 * 20 * ((10 + 20) + (40 + 20))),
+    (torch.nn.RNN(4, 6), (3, 4), 3 * 6 * (4 + 6)),
+], ids=["Conv1d", "Conv3d-groups", "ConvTranspose2d", "LSTM", "GRU-2-layers-bidirectional", "RNN"])
+def test_count_macs_counts_every_convolution_and_recurrent_layer(layer, shape, expected):
+    """Bug caught: 0 MACs for Conv1d networks; ConvTranspose and RNN layers skipped without a word."""
+    class First(torch.nn.Module):  # an RNN returns (output, state): keep the output
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x):
+            out = self.layer(x)
+            return out[0] if isinstance(out, tuple) else out
+
+    assert models.count_macs(First(), shape) == expected
+
+
+def test_count_macs_names_the_layers_it_leaves_out():
+    class Attention(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+            self.norm = torch.nn.LayerNorm(8)
+
+        def forward(self, x):
+            return self.norm(self.attention(x, x, x)[0])
+
+    with pytest.warns(UserWarning, match="the MACs of MultiheadAttention are left out of the total"):
+        models.count_macs(Attention(), (5, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # norms and embeddings have no MACs worth naming
+        models.count_macs(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)), (3, 8, 8))
+
+
+class _Payload:
+    """A pickle that would create a file when unpickled without weights_only=True."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_torchvision_model_never_runs_code_from_a_poisoned_hub_cache(tmp_path, monkeypatch):
+    """Bug caught: torchvision loads a cached file with weights_only=False and checks its hash
+    only when downloading: a pickle under the expected name ran."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    name = os.path.basename(torchvision.models.get_model_weights("resnet18").DEFAULT.url)
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / name
+    cached.parent.mkdir(parents=True)
+    marker = tmp_path / "code-ran"
+    torch.save({"fc.weight": _Payload(marker)}, cached)
+    with pytest.warns(UserWarning, match=r"pretrained weights for resnet18 unavailable .*is not the published one"):
+        model, loaded = models.torchvision_model("resnet18", num_classes=2)
+    assert not loaded and not marker.exists() and model.fc.out_features == 2
+    # Even with the hash check fooled, weights_only=True refuses to run the payload.
+    digest = name.split("-")[1].split(".")[0]
+    monkeypatch.setattr(models.hashlib, "sha256", lambda: type("Fake", (), {
+        "update": lambda self, chunk: None, "hexdigest": lambda self: digest + "0" * 56})())
+    with pytest.warns(UserWarning, match="pretrained weights for resnet18 unavailable"):
+        _, loaded = models.torchvision_model("resnet18", num_classes=2)
+    assert not loaded and not marker.exists()
+
+
+def test_torchvision_googlenet_returns_one_tensor_in_training_mode():
+    """Bug caught: GoogLeNet's namedtuple of three heads, which fit cannot use."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torchvision: its default init will change
+        model, _ = models.torchvision_model("googlenet", num_classes=3, pretrained=False)
+    out = model.train()(torch.zeros(2, 3, 64, 64))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 3)

@@ -1,6 +1,8 @@
 """Every lesson keeps the course's fixed shape (nbval, in the same run, executes them)."""
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,33 @@ def test_compared_outputs_hold_no_floating_point_noise(path):
         if tiny or long:
             noisy.append(f"cell {i}: {(tiny + long)[:3]}")
     assert not noisy, "outputs that nbval compares hold floating-point noise:\n" + "\n".join(noisy)
+
+
+# ------------------------------------------------------------------- a cell that hangs
+def test_every_notebook_cell_runs_under_a_timeout():
+    """Bug caught: no nbval cell timeout, so a hung cell (oneDNN's channels_last on an AVX2 CPU)
+    held CI until it was killed."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
+    timeout = re.search(r"--nbval-cell-timeout=(\d+)", addopts)
+    assert timeout and 60 <= int(timeout.group(1)) <= 600
+
+
+def test_a_hung_cell_fails_and_is_named(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("import time\ntime.sleep(120)")]
+    for i, cell in enumerate(nb.cells, start=1):
+        cell.execution_count = i
+    nbformat.write(nb, tmp_path / "hangs.ipynb")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "--nbval",
+                           "--nbval-current-env", "--nbval-cell-timeout=5", str(tmp_path / "hangs.ipynb")],
+                          cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "1 failed, 1 passed" in done.stdout
+    assert "FAILED" in done.stdout and "hangs.ipynb::Cell 1 " in done.stdout  # the cell, by its number
+    assert "Cell 1: Timeout of 5 seconds exceeded" in done.stdout and "time.sleep(120)" in done.stdout

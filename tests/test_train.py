@@ -1,7 +1,11 @@
 import enum
+import errno
 import json
 import math
 import os
+import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers import data, models, train
+from helpers.device import channels_last_is_safe
 
 
 def _toy(n=64, classes=3, seed=0):
@@ -394,6 +399,7 @@ def test_mixed_precision_and_channels_last_run_on_the_cpu(amp, channels_last):
         (inputs[0].is_contiguous(memory_format=torch.channels_last) and not inputs[0].is_contiguous(),
          out.dtype)))
     loader = data.DeviceLoader(torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,)), batch_size=16)
+    channels_last = channels_last and channels_last_is_safe("cpu")  # fit ignores it where unsafe
     history = train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.01), amp=amp,
                         channels_last=channels_last, val_loader=loader, progress=False)
     assert seen == [(channels_last, torch.bfloat16 if amp else torch.float32)] * 4  # 2 train + 2 val
@@ -430,7 +436,7 @@ def test_a_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(train.CheckpointError, match=r"could not write .*m\.pt \(OSError: disk full\)"):
         train.save_checkpoint(path, model, epoch=2)
     monkeypatch.undo()
     assert train.load_checkpoint(path, nn.Linear(2, 2)) == {"epoch": 1}
@@ -722,3 +728,304 @@ def test_record_result_appends_one_json_line_per_run(tmp_path, monkeypatch):
     with pytest.raises(TypeError, match=r"record_result: history=\[1, 2\] is a list; pass numbers or strings"):
         train.record_result("07", "bad", history=[1, 2])
     assert len(path.read_text().splitlines()) == 2  # nothing half-written
+
+
+# ------------------------------------------------------------- fit under faults (round two)
+def test_fit_checks_no_inputs_per_batch_only_the_weights_once_per_epoch(monkeypatch):
+    """Bug caught: a per-batch torch.isfinite(x) (or any other per-batch check) in the loop, which
+    cost about 9 % of an MLP epoch. Healthy inputs are looked at only when a loss is not finite."""
+    calls = []
+    original = torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t: calls.append(t.shape) or original(t))
+    model = nn.Linear(5, 3)  # two parameters
+    loader = data.DeviceLoader(torch.randn(64, 5), torch.randint(0, 3, (64,)), batch_size=8)
+    train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
+    assert len(loader) == 8 and calls == [(3, 5), (3,)] * 2  # the weight and the bias, once per epoch
+
+
+def test_targets_of_minus_100_count_in_neither_loss_nor_accuracy():
+    """Bug caught: ignored targets (cross_entropy's ignore_index) counted as wrong answers, or
+    batches weighted by their size instead of by their labelled targets."""
+    torch.manual_seed(0)
+    x, y = torch.randn(12, 5), torch.randint(0, 3, (12,))
+    y[[1, 2, 3, 5]] = -100  # the first batch of four has one labelled target, the second three
+    model = nn.Linear(5, 3)
+    result = train.evaluate(model, data.DeviceLoader(x, y, batch_size=4))
+    with torch.no_grad():
+        out = model(x)
+    labelled = y != -100
+    assert result["loss"] == pytest.approx(F.cross_entropy(out, y).item(), rel=1e-5)  # the mean over 8 targets
+    assert result["acc"] == pytest.approx((out.argmax(1) == y)[labelled].float().mean().item())
+    y[:] = -100  # nothing labelled at all: no score, not a crash or a 0 %
+    assert all(math.isnan(v) for v in train.evaluate(model, data.DeviceLoader(x, y, batch_size=4)).values())
+
+
+def test_a_reused_early_stopping_starts_again_in_a_new_run():
+    """Bug caught: the `stop` flag (and the best weights) of the first run kept, so the second run
+    stopped after one epoch and put the first run's weights back."""
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3)
+    stopper = train.EarlyStopping(model, patience=2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=5.0)  # too high: it stops early
+    first = train.fit(model, _toy(), optimizer, epochs=30, val_loader=_toy(seed=1), callbacks=[stopper],
+                      progress=False)
+    assert stopper.stop and first.epochs < 30
+    fresh = nn.Linear(5, 3)
+    model.load_state_dict(fresh.state_dict())  # a new run from new weights, with a new history
+    for group in optimizer.param_groups:
+        group["lr"] = 0.05
+    second = train.fit(model, _toy(), optimizer, epochs=4, val_loader=_toy(seed=1), callbacks=[stopper],
+                       progress=False)
+    assert second.epochs == 4 and not stopper.stop  # improving all along: not stopped at once
+    assert stopper.best_epoch is not None and stopper.best == min(second["val_loss"])
+
+
+def test_a_reused_early_stopping_continues_the_history_it_watched():
+    """Continuing training (same history) keeps the best score so far: patience starts again,
+    and the continued run stops unless it beats that score, then restores the best overall."""
+    model = _Scripted()
+    stopper = train.EarlyStopping(model, patience=2)
+    history = train.History()
+    losses = iter([0.5, 0.3, 0.4, 0.45, 0.6, 0.7, 0.8, 0.9])
+
+    def fake_fit(epochs):
+        stopper.on_fit_start(history)
+        for _ in range(epochs):
+            epoch = history.epochs + 1
+            with torch.no_grad():
+                model.w.fill_(epoch)
+            metrics = {"epoch": epoch, "val_loss": next(losses)}
+            history.append(metrics)
+            stopper(epoch, metrics)
+            if stopper.stop:
+                return
+
+    fake_fit(4)  # best at epoch 2, stopped after epoch 4
+    assert stopper.stop and stopper.best_epoch == 2 and model.w.item() == 2
+    fake_fit(4)  # continues: epochs 5 and 6 do not beat 0.3
+    assert history.epochs == 6 and stopper.best_epoch == 2 and model.w.item() == 2
+
+
+def test_fit_resets_a_reused_early_stopping_itself():
+    """The same, through fit: a second fit over the same history calls on_fit_start."""
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3)
+    stopper = train.EarlyStopping(model, patience=1)
+    stopper.stop = True  # left over from an earlier run
+    history = train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.05), epochs=3,
+                        val_loader=_toy(seed=1), callbacks=[stopper], progress=False)
+    assert history.epochs == 3
+
+
+@pytest.mark.parametrize("monitor, mode", [("val_acc", "max"), ("train_acc", "max"), ("val_loss", "min")])
+def test_early_stopping_takes_its_mode_from_the_metric(monitor, mode):
+    """Bug caught: monitor="val_acc" with a default mode="min", which keeps the worst epoch."""
+    assert train.EarlyStopping(_Scripted(), monitor=monitor).mode == mode
+
+
+def test_early_stopping_warns_about_a_mode_that_keeps_the_worst_epoch():
+    with pytest.warns(UserWarning, match=r"keeps the epoch with the lowest val_acc.*Pass mode='max'"):
+        train.EarlyStopping(_Scripted(), monitor="val_acc", mode="min")
+    with pytest.raises(ValueError, match="pass mode='min' or mode='max'"):
+        train.EarlyStopping(_Scripted(), monitor="f1")
+
+
+def test_early_stopping_without_a_validation_set_fails_before_training():
+    """Bug caught: the KeyError only after a whole first epoch had been trained."""
+    model = _Recorder()
+    with pytest.raises(ValueError, match="watches 'val_loss', which only a validation set gives"):
+        train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1),
+                  callbacks=[train.EarlyStopping(model)], progress=False)
+    assert model.calls == []  # not one batch
+
+
+@pytest.mark.parametrize("make", [
+    lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=40),
+    lambda opt: torch.optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=20),
+], ids=["OneCycleLR", "CyclicLR"])
+def test_a_per_batch_scheduler_stepped_per_epoch_is_warned_about(make):
+    """Bug caught: OneCycleLR/CyclicLR stepped once per epoch (the default) never anneal."""
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    with pytest.warns(RuntimeWarning, match="built to be stepped after every batch.*scheduler_step='batch'"):
+        train.fit(model, _toy(), optimizer, epochs=2, scheduler=make(optimizer), progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        train.fit(model, _toy(), optimizer, epochs=2, scheduler=make(optimizer), scheduler_step="batch",
+                  progress=False)
+        per_epoch = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=2)
+        train.fit(model, _toy(), optimizer, epochs=2, scheduler=per_epoch, progress=False)  # sized in epochs
+
+
+def test_a_loader_without_batches_says_which_and_why():
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    tiny = data.DeviceLoader(torch.randn(3, 5), torch.zeros(3, dtype=torch.long), batch_size=4, drop_last=True)
+    with pytest.raises(ValueError, match=r"train_loader yielded no batches: drop_last=True drops the only batch: "
+                                         r"its 3 samples are fewer than batch_size=4"):
+        train.fit(model, tiny, optimizer, progress=False)
+    with pytest.raises(ValueError, match="val_loader yielded no batches: it holds 0 samples"):
+        train.fit(model, _toy(), optimizer, val_loader=torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(torch.randn(0, 5), torch.zeros(0, dtype=torch.long))), progress=False)
+
+
+def test_a_generator_as_loader_is_refused_before_it_runs_dry():
+    """Bug caught: a generator used up by epoch 1, then "no batches" after a whole epoch."""
+    model = nn.Linear(5, 3)
+    batches = ((x, y) for x, y in _toy())
+    with pytest.raises(TypeError, match=r"train_loader is an iterator \(a generator\?\).* 3 times"):
+        train.fit(model, batches, torch.optim.SGD(model.parameters(), lr=0.1), epochs=3, progress=False)
+    history = train.fit(model, batches, torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, progress=False)
+    assert history.epochs == 1  # one pass over a generator is fine
+
+
+@pytest.mark.parametrize("batch, described", [
+    ({"image": torch.zeros(2, 5), "label": torch.zeros(2)}, "a dict with the keys ['image', 'label']"),
+    ((torch.zeros(2, 5), torch.zeros(2), torch.zeros(2)), "a tuple of 3 items"),
+    (torch.zeros(2, 5), "a single tensor of shape (2, 5)"),
+    ((torch.zeros(2, 5), [0, 1]), "a tuple of 2 items"),
+])
+def test_batches_that_are_not_pairs_of_tensors_are_one_clear_error(batch, described):
+    model = nn.Linear(5, 3)
+    with pytest.raises(TypeError, match=re.escape(f"train_loader must yield (inputs, targets) pairs of tensors, "
+                                                  f"as a DataLoader over a torchvision dataset or a TensorDataset "
+                                                  f"does; it yielded {described}")):
+        train.fit(model, [batch], torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+
+
+def test_a_model_that_returns_a_tuple_is_one_clear_error():
+    """GoogLeNet's namedtuple (torchvision, training mode) instead of a tensor of logits."""
+    import collections
+
+    Outputs = collections.namedtuple("GoogLeNetOutputs", "logits aux_logits2 aux_logits1")
+
+    class WithAux(nn.Linear):
+        def forward(self, x):
+            out = super().forward(x)
+            return Outputs(out, out, out)
+
+    model = WithAux(5, 3)
+    with pytest.raises(TypeError, match=r"returned a GoogLeNetOutputs, not a tensor.*aux_logits=False"):
+        train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    with pytest.raises(TypeError, match="returned a GoogLeNetOutputs, not a tensor"):
+        train.predict(model, _toy())
+
+
+def test_an_explicit_device_the_machine_lacks_gets_the_course_message(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model = nn.Linear(5, 3)
+    for run in (lambda: train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), device="cuda"),
+                lambda: train.evaluate(model, _toy(), device="cuda")):
+        with pytest.raises(ValueError, match=r"get_device\('cuda'\) asks for a device this machine does not have"):
+            run()
+
+
+def test_channels_last_is_ignored_with_a_warning_where_it_is_unsafe(monkeypatch):
+    """Bug caught: fit taking oneDNN's channels_last path on a CPU without AVX-512, where it hangs."""
+    monkeypatch.setattr("helpers.device.cpu_has_avx512", lambda: False)
+    model = models.LeNet5(in_channels=3, image_size=32)
+    layouts = []
+    model.features[0].register_forward_pre_hook(lambda m, inputs: layouts.append(
+        inputs[0].is_contiguous(memory_format=torch.channels_last) and not inputs[0].is_contiguous()))
+    loader = data.DeviceLoader(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)), batch_size=4)
+    with pytest.warns(RuntimeWarning, match="channels_last=True is ignored on this CPU"):
+        train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.01), channels_last=True, progress=False)
+    assert layouts == [False, False] and model.features[0].weight.is_contiguous()
+
+
+def test_a_penalty_trains_but_stays_out_of_the_metrics():
+    """Bug caught (lesson 06's L1 run): the validation loss included the training penalty."""
+    torch.manual_seed(0)
+    model, plain = nn.Linear(5, 3), nn.Linear(5, 3)
+    plain.load_state_dict(model.state_dict())
+
+    def l1(m):
+        return 0.05 * m.weight.abs().sum()
+
+    history = train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+                        val_loader=_toy(seed=1), penalty=l1, progress=False)
+    train.fit(plain, _toy(), torch.optim.SGD(plain.parameters(), lr=0.1), epochs=3, progress=False)
+    assert model.weight.abs().sum() < plain.weight.abs().sum()  # the penalty was minimised too
+    assert history["val_loss"][-1] == pytest.approx(train.evaluate(model, _toy(seed=1))["loss"], rel=1e-5)
+    assert history["train_loss"][-1] == pytest.approx(train.evaluate(model, _toy())["loss"], rel=0.2)
+
+
+def test_a_loss_of_more_than_one_number_is_one_clear_error():
+    model = nn.Linear(5, 3)
+    with pytest.raises(ValueError, match=r"loss_fn must return one number.*\(16,\) \(reduction='none'\?\)"):
+        train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), progress=False,
+                  loss_fn=lambda out, y: F.cross_entropy(out, y, reduction="none"))
+
+
+def test_an_interrupted_epoch_leaves_its_bar_where_it_stopped(monkeypatch):
+    """Bug caught: after a KeyboardInterrupt the saved notebook showed the epoch's bar frozen at 0."""
+    finished = []
+    monkeypatch.setattr(train.Progress, "finish", lambda self, summary: finished.append(summary))
+    model = nn.Linear(5, 3)
+
+    def interrupting(x):
+        if len(finished) == 0 and model.calls == 2:
+            raise KeyboardInterrupt
+        model.calls += 1
+        return nn.Linear.forward(model, x)
+
+    model.calls = 0
+    model.forward = interrupting
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), progress=True)
+    assert finished == ["interrupted"]
+
+
+# --------------------------------------------------------------- results and checkpoints
+def test_record_result_writes_nan_as_null(tmp_path, monkeypatch):
+    """Bug caught: a diverged run's nan written as NaN, which is not JSON."""
+    path = tmp_path / "results.jsonl"
+    monkeypatch.setenv("COURSE_RESULTS", str(path))
+    train.record_result("06", "diverged", device="cpu", val_acc=float("nan"), val_loss=torch.tensor(float("inf")))
+    record = json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert record["val_acc"] is None and record["val_loss"] is None
+
+
+def test_record_result_warns_instead_of_raising_after_the_training(tmp_path, monkeypatch):
+    """Bug caught: a raw IsADirectoryError after the lesson's training had run."""
+    monkeypatch.setenv("COURSE_RESULTS", str(tmp_path))  # a folder, not a file
+    with pytest.warns(RuntimeWarning, match=r"record_result could not write to COURSE_RESULTS=.*IsADirectoryError"):
+        assert train.record_result("07", "run", device="cpu", acc=0.5) is None
+
+
+@pytest.mark.parametrize("error, cause", [
+    (OSError(errno.EROFS, "Read-only file system"), r"OSError: Read-only file system: .* cannot be written"),
+    (OSError(errno.ENOSPC, "No space left on device"), r"OSError: No space left on device: free some space"),
+    (RuntimeError("[enforce fail at inline_container.cc:778] . unexpected pos 3328 vs 3217"),
+     r"the file could not be written out in full: is the disk full"),
+])
+def test_a_checkpoint_that_cannot_be_written_is_one_checkpoint_error(tmp_path, monkeypatch, error, cause):
+    """Bug caught: the raw error about the temporary file, or torch's `enforce fail`, naming nothing."""
+    def failing(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"half")
+        raise error
+
+    monkeypatch.setattr(torch, "save", failing)
+    with pytest.raises(train.CheckpointError, match=rf"save_checkpoint could not write .*m\.pt \({cause}"):
+        train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2))
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_a_checkpoint_under_a_file_is_one_checkpoint_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(train.CheckpointError, match=r"could not write .*file/sub/m\.pt \((NotADirectory|FileExists)"):
+        train.save_checkpoint(tmp_path / "file" / "sub" / "m.pt", nn.Linear(2, 2))
+
+
+def test_save_checkpoint_removes_the_temporary_files_of_killed_saves(tmp_path):
+    """Bug caught: a save killed mid-write left a hidden .tmp that no later save removed."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".m.pt.{dead.pid}.tmp"
+    stale.write_bytes(b"x" * 1000)
+    alive = tmp_path / f".m.pt.{os.getppid()}.tmp"  # a process that exists: maybe still saving
+    alive.write_bytes(b"x")
+    other = tmp_path / f".other.pt.{dead.pid}.tmp"
+    other.write_bytes(b"x")
+    train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.pt", alive.name, other.name])

@@ -291,3 +291,19 @@ def test_start_in_background_waits_for_the_server_and_gives_up_on_a_dead_one(mon
     monkeypatch.setattr(visdom_server.subprocess, "Popen",
                         lambda args, **kw: real_popen([sys.executable, "-c", "raise SystemExit(1)"], **kw))
     assert visdom_server.start_in_background(visdom_server.free_port(), timeout=30) is None
+
+
+def test_start_in_background_refuses_a_port_already_taken():
+    """Bug caught: something else listening on the port passed for the server just started."""
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        port = other.getsockname()[1]
+        with pytest.warns(RuntimeWarning, match=f"port {port} on 127.0.0.1 is already in use"):
+            assert visdom_server.start_in_background(port, timeout=5) is None
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "http"])
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(capsys, port):
+    with pytest.raises(SystemExit) as exit_:
+        visdom_server.main(["--port", port])
+    assert exit_.value.code == 2
+    assert "--port" in capsys.readouterr().err
