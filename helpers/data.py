@@ -791,27 +791,40 @@ def _seeded_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> 
 
 def device_loaders(name: str, device, batch_size: int = 256, augment: bool = False,
                    limit: int | None = None, test_batch_size: int = 1024, seed: int = 0,
-                   drop_last: bool = False):
+                   drop_last: bool = False, val_size: int | None = None):
     """Train and test :class:`DeviceLoader` s for MNIST, FashionMNIST or CIFAR10, normalised
     on the device. ``limit`` keeps ``limit`` training and ``limit // 5`` test images (a seeded
     random subset, for quick mode: the same images whatever order the source stores them in);
     ``augment`` adds random crops and flips to the training batches (MNIST: shifts only).
     ``drop_last=True`` drops
     the last, smaller training batch of each epoch, so that every batch has the same shape
-    (what ``torch.compile`` and CUDA graphs like, lesson 07)."""
+    (what ``torch.compile`` and CUDA graphs like, lesson 07).
+
+    ``val_size=n`` also carves a validation set of ``n`` images out of the training images (a
+    seeded random choice, after ``limit``; they are then not trained on) and returns
+    ``(train, val, test)``: choose epochs, learning rates and models on ``val``, and score the
+    test set once, at the end (lessons 03 and 05-07). The validation batches are not augmented."""
     _check_name(name)
     batch_size = _check_count(batch_size, "batch_size")
     test_batch_size = _check_count(test_batch_size, "test_batch_size")
     limit = None if limit is None else _check_count(limit, "limit")
     mean, std = (torch.tensor(v, device=device) for v in STATS[name])
+    val_size = None if val_size is None else _check_count(val_size, "val_size")
     x_train, y_train = load_tensors(name, train=True)
     x_test, y_test = load_tensors(name, train=False)
+    g = torch.Generator().manual_seed(seed)
     if limit is not None:
-        g = torch.Generator().manual_seed(seed)
         keep = _seeded_subset(y_train, limit, g)
         x_train, y_train = x_train[keep], y_train[keep]
         keep = _seeded_subset(y_test, max(1, limit // 5), g)
         x_test, y_test = x_test[keep], y_test[keep]
+    if val_size is not None:
+        if val_size >= len(y_train):
+            raise ValueError(f"val_size={val_size} leaves nothing to train on: the training set has "
+                             f"{len(y_train)} images")
+        order = _seeded_subset(y_train, len(y_train), torch.Generator().manual_seed(seed + 1))
+        x_val, y_val = x_train[order[:val_size]], y_train[order[:val_size]]
+        x_train, y_train = x_train[order[val_size:]], y_train[order[val_size:]]
 
     def train_transform(x):
         if augment:  # a mirrored digit is not a digit: MNIST gets shifts of up to 2 pixels only
@@ -824,4 +837,7 @@ def device_loaders(name: str, device, batch_size: int = 256, augment: bool = Fal
     train = DeviceLoader(x_train, y_train, batch_size, shuffle=True, transform=train_transform,
                          drop_last=drop_last, device=device, seed=seed)
     test = DeviceLoader(x_test, y_test, test_batch_size, transform=test_transform, device=device)
-    return train, test
+    if val_size is None:
+        return train, test
+    val = DeviceLoader(x_val, y_val, test_batch_size, transform=test_transform, device=device)
+    return train, val, test

@@ -477,6 +477,19 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     return history
 
 
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """The model's trainable parameters in two optimiser groups (lesson 06): the weights of
+    convolutions and linear layers get ``weight_decay``; biases and normalisation parameters
+    (every parameter with fewer than two dimensions: BatchNorm's and LayerNorm's scale and
+    shift) get none, because decaying them pulls a layer's offset or scale towards zero for
+    nothing. ``torch.optim.SGD(param_groups(model, 5e-4), lr=0.1, momentum=0.9)``."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def _guess_mode(monitor: str) -> str | None:
     """``"max"`` for an accuracy, ``"min"`` for a loss or an error, None when the name does not say."""
     name = monitor.lower()

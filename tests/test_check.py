@@ -171,3 +171,38 @@ def test_clean_message_keeps_the_lines_asked_for():
     message = "\x1b[31mfirst\x1b[0m (Triggered internally at /src/x.cpp:1.)\n\n  second\nthird"
     assert clean_message(message) == "first"
     assert clean_message(message, max_lines=None) == "first\n  second\nthird"
+
+
+def test_a_failed_exercise_renders_as_one_cross_line_and_its_hint():
+    """Bug caught: a wrong answer showed ~30 lines of traceback before the one useful line."""
+    from helpers.check import CheckFailed
+
+    with pytest.raises(CheckFailed) as info:
+        _check_ex9((3, 2), torch.tensor([1.0, 2.0]))
+    assert info.value._render_traceback_() == [
+        "\x1b[31m✗ Exercise 9: shape: got (3, 2), expected (2, 3)\x1b[0m"]
+    with pytest.raises(CheckFailed) as info:
+        check(535000, 535818, "parameters", hint="count the biases too", reveal=False)
+    assert info.value._render_traceback_()[1:] == ["hint: count the biases too"]
+
+
+def test_a_big_tensor_that_differs_is_described_not_printed():
+    """Bug caught: a wrong answer printed both tensors, about 90 lines."""
+    expected = torch.arange(600.).view(2, 3, 10, 10)
+    wrong = expected.clone()
+    wrong[1, 2, 3, 4] += 5
+    wrong[0, 0, 0, 0] += 1
+    with pytest.raises(AssertionError) as info:
+        check(wrong, expected, "the output")
+    message = str(info.value)
+    assert message == ("the output: wrong values: 2 of 600 values differ; the largest difference is at index "
+                       "(1, 2, 3, 4): got 539 where 534 is expected")
+    with pytest.raises(AssertionError) as info:
+        check(wrong, expected, "the output", reveal=False)
+    assert "534" not in str(info.value) and "got 539" in str(info.value)
+
+
+def test_the_model_answer_says_whose_answer_passed(capsys):
+    """Bug caught: the folded solution's ✓ lines, under "not answered yet", read as the learner's."""
+    _check_ex9.model_answer((2, 3), torch.tensor([1.0, 2.0]))
+    assert capsys.readouterr().out == "The model answer to Exercise 9, checked:\n✓ shape\n✓ total\n"

@@ -814,3 +814,23 @@ def test_the_ants_bees_download_is_checked(empty_data_root, tmp_path, monkeypatc
     with pytest.raises(data.DatasetNotFoundError, match=r"1 files of the download are missing or differ .*val/bees/0\.jpg"):
         data.hymenoptera("val")
     assert not (empty_data_root / "hymenoptera_data.zip").exists()  # fetched again next time
+
+
+def test_device_loaders_carve_the_validation_set_out_of_the_training_images(mirror, mirrored_root):
+    """Bug caught (lessons 05-07): validating on the test split, which then no longer gives an
+    unbiased final number. The validation images come from the training split, are not trained
+    on, are not augmented, and the test set is untouched."""
+    train, test = data.device_loaders("MNIST", "cpu", limit=600)
+    train2, val, test2 = data.device_loaders("MNIST", "cpu", limit=600, val_size=100, augment=True)
+    assert (len(train2.labels), len(val.labels)) == (500, 100)
+    assert torch.equal(test2.images, test.images) and torch.equal(test2.labels, test.labels)
+    every = torch.cat([train2.images, val.images]).flatten(1)
+    assert sorted(map(bytes, every.numpy())) == sorted(map(bytes, train.images.flatten(1).numpy()))
+    seen = {bytes(x) for x in train2.images.flatten(1).numpy()}
+    assert not any(bytes(x) in seen for x in val.images.flatten(1).numpy())
+    x, _ = next(iter(val))
+    assert torch.equal(x, data.normalize(val.images[:len(x)], *data.STATS["MNIST"]))  # not augmented
+    again = data.device_loaders("MNIST", "cpu", limit=600, val_size=100)[1]
+    assert torch.equal(again.images, val.images)  # seeded
+    with pytest.raises(ValueError, match="val_size=600 leaves nothing to train on"):
+        data.device_loaders("MNIST", "cpu", limit=600, val_size=600)

@@ -78,14 +78,27 @@ def is_solution(cell) -> bool:
     return "solution" in cell["metadata"].get("tags", [])
 
 
+CHECK_CALL = re.compile(r"^checks\.ex(\d+)\((.*)\)$", re.S)
+
+
+def _code_only(cell) -> str:
+    """A code cell's source without its comment lines."""
+    return "\n".join(line for line in _source(cell).splitlines() if not line.lstrip().startswith("#")).strip()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_every_exercise_starts_unanswered_and_has_a_hidden_solution_that_passes(path):
-    """The placeholder path says "not answered yet", the folded solution prints ✓.
+    """The placeholder path says "not answered yet", the folded solution prints the model
+    answer's ✓ lines, and the check cell under the question is one call whose body (and its
+    expected values) sits in helpers/exercises/, out of the learner's sight.
 
     nbval (same run) re-executes every notebook and compares these committed outputs, so
     both paths are tested for real.
     """
     nb = json.loads(path.read_text(encoding="utf-8"))
+    lesson = path.stem[:2]
+    setup = _source(nb["cells"][2])
+    assert f"from helpers.exercises import lesson{lesson} as checks" in setup, "the set-up cell imports the checks"
     found = exercises(nb)
     assert found and sorted(found) == list(range(1, len(found) + 1)), f"exercises numbered 1..n: {sorted(found)}"
     for number, cells in found.items():
@@ -97,30 +110,30 @@ def test_every_exercise_starts_unanswered_and_has_a_hidden_solution_that_passes(
         assert len(words) == len(answer), f"{where}: each written question needs a 'Your answer' cell"
         if not code:
             continue
-        checks = [c for c in code if "@exercise(" in _source(c)]
+        checks = [c for c in code if not is_solution(c) and CHECK_CALL.match(_code_only(c))]
         solutions = [c for c in code if is_solution(c)]
-        assert checks, f"{where}: no checking cell (a function decorated with @exercise)"
-        assert solutions, f"{where}: no solution cell (tagged 'solution')"
+        assert len(checks) == 1, f"{where}: one check cell, a single call checks.ex{number}(...)"
+        assert CHECK_CALL.match(_code_only(checks[0])).group(1) == str(number), f"{where}: checks the wrong exercise"
+        assert len(solutions) == 1, f"{where}: one solution cell (tagged 'solution')"
         first_check = code.index(checks[0])
         placeholders = [c for c in code[:first_check] if "..." in _source(c)]
         assert placeholders, f"{where}: the learner's cell needs a `...` placeholder"
-        assert not any(is_solution(c) for c in code[:first_check]), f"{where}: a solution before its check"
+        assert code.index(solutions[0]) > first_check, f"{where}: the solution comes after its check"
         for c in checks + solutions:
             assert all(o["output_type"] != "execute_result" for o in c.get("outputs", [])), \
                 f"{where}: a check shows an Out: value (end the cell with the call, which returns None)"
-        for c in checks:
-            out = _text(c)
-            assert "not answered yet" in out and "✓" not in out, f"{where}: the check, run on the placeholder, must say 'not answered yet':\n{out}"
-        names = [re.search(r"@exercise\([^)]*\)\s*def (\w+)", _source(c)).group(1) for c in checks]
-        for c in solutions:
-            meta = c["metadata"]
-            assert meta.get("jupyter", {}).get("source_hidden") is True, f"{where}: hide the solution (JupyterLab)"
-            assert meta.get("cellView") == "form" and _source(c).startswith("#@title"), f"{where}: hide the solution (Colab)"
-            out = _text(c)
-            assert "✓" in out and "not answered" not in out and "Error" not in out, f"{where}: the solution must pass:\n{out}"
-        called = " ".join(_source(c) for c in solutions)
-        for name in names:
-            assert f"{name}(" in called, f"{where}: the solution must call {name}(...) again"
+        out = _text(checks[0])
+        assert "not answered yet" in out and "✓" not in out, \
+            f"{where}: the check, run on the placeholder, must say 'not answered yet':\n{out}"
+        meta = solutions[0]["metadata"]
+        assert meta.get("jupyter", {}).get("source_hidden") is True, f"{where}: hide the solution (JupyterLab)"
+        assert meta.get("cellView") == "form" and _source(solutions[0]).startswith("#@title"), \
+            f"{where}: hide the solution (Colab)"
+        assert f"checks.ex{number}.model_answer(" in _source(solutions[0]), \
+            f"{where}: the solution must call checks.ex{number}.model_answer(...)"
+        out = _text(solutions[0])
+        assert out.startswith(f"The model answer to Exercise {number}, checked:\n") and "✓" in out \
+            and "not answered" not in out and "Error" not in out, f"{where}: the solution must pass:\n{out}"
 
 
 # ----------------------------------------------------------------- outputs that are portable

@@ -1029,3 +1029,22 @@ def test_save_checkpoint_removes_the_temporary_files_of_killed_saves(tmp_path):
     other.write_bytes(b"x")
     train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.pt", alive.name, other.name])
+
+
+def test_param_groups_decay_weights_but_not_biases_or_norms():
+    """Bug caught: a group that decays BatchNorm's scale or the biases, or loses a parameter."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    model[0].bias.requires_grad_(False)  # frozen: in no group
+    decay, no_decay = train.param_groups(model, 5e-4)
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
+    assert [p.shape for p in decay["params"]] == [(4, 3, 3, 3), (2, 4)]
+    assert {id(p) for p in no_decay["params"]} == {id(model[1].weight), id(model[1].bias), id(model[3].bias)}
+    optimizer = torch.optim.SGD(train.param_groups(model, 0.1), lr=1.0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    model.zero_grad()
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()  # zero gradients: only the decay moves anything
+    assert torch.allclose(model[0].weight, torch.tensor(0.9)) and model[1].weight.unique().tolist() == [1.0]
