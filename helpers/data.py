@@ -36,6 +36,7 @@ from torchvision import datasets
 
 from .check import clean_message
 from .config import data_mirror, data_root, remove_stale_temporaries
+from .device import distributed, rank, world_size
 
 IDX_FILES = (
     "train-images-idx3-ubyte",
@@ -745,10 +746,19 @@ class DeviceLoader:
     ``DataLoader`` fetches samples one by one on the CPU; when the whole dataset fits in
     device memory it is much faster to keep it there and batch by index. Iterating yields
     ``(transform(images[idx]), labels[idx])``; ``transform`` runs on the device, batched.
+
+    Under ``torchrun`` (lesson 09) each process gets only its share of every epoch, as
+    ``DistributedSampler`` gives it: the epoch's shuffle is the same on every rank (the same
+    seed, advanced once per epoch), and rank ``r`` takes every ``world_size``-th sample from
+    position ``r``. A shuffled (training) loader first repeats a few samples so that every rank
+    gets the same number, and so takes the same number of steps, which DDP needs; an
+    unshuffled (evaluation) loader shares the samples exactly, so each one is scored once.
+    With a per-rank ``batch_size`` of B/N, the N ranks' t-th batches together are the t-th
+    batch of size B of one process. ``shard=False`` gives every rank everything.
     """
 
     def __init__(self, images, labels, batch_size=256, shuffle=False, transform=None,
-                 drop_last=False, device=None, seed=0):
+                 drop_last=False, device=None, seed=0, shard: bool = True):
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         batch_size = _check_count(batch_size, "batch_size")
@@ -759,14 +769,24 @@ class DeviceLoader:
         self.shuffle = shuffle
         self.transform = transform
         self.drop_last = drop_last
+        self.shard = shard
         self.generator = torch.Generator().manual_seed(seed)  # CPU: works for every device
 
     @property
     def device(self) -> torch.device:
         return self.images.device
 
+    def _share(self) -> tuple[int, int]:
+        """``(world_size, rank)`` of the share this loader yields: ``(1, 0)`` when not sharded."""
+        return (world_size(), rank()) if self.shard and distributed() else (1, 0)
+
+    def _samples(self) -> int:
+        """How many samples this process gets per epoch."""
+        n, (size, me) = len(self.labels), self._share()
+        return -(-n // size) if self.shuffle else len(range(me, n, size))
+
     def __len__(self) -> int:
-        n, b = len(self.labels), self.batch_size
+        n, b = self._samples(), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
     def __iter__(self):
@@ -775,6 +795,12 @@ class DeviceLoader:
             order = torch.randperm(n, generator=self.generator).to(self.device, non_blocking=True)
         else:
             order = torch.arange(n, device=self.device)
+        size, me = self._share()
+        if size > 1:
+            if self.shuffle:  # repeat the first samples so that every rank gets as many
+                padded = -(-n // size) * size
+                order = order.repeat(-(-padded // n))[:padded] if n else order
+            order = order[me::size]
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start:start + self.batch_size]
             x = self.images[idx]

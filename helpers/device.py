@@ -1,4 +1,6 @@
-"""Device choice and reproducibility (introduced in lesson 01)."""
+"""Device choice and reproducibility (introduced in lesson 01), and the processes of a
+distributed run under ``torchrun`` (lesson 09)."""
+import atexit
 import os
 import random
 
@@ -124,10 +126,81 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)  # also seeds CUDA and MPS generators
 
 
+# ------------------------------------------------------------------ distributed runs (lesson 09)
+TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def launched_by_torchrun() -> bool:
+    """True in a process that ``torchrun`` started: it sets RANK, LOCAL_RANK and WORLD_SIZE."""
+    return all(os.environ.get(name, "").strip() for name in TORCHRUN_VARIABLES)
+
+
+def distributed() -> bool:
+    """True when this process is one of several in an initialised process group (lesson 09)."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank in the process group: 0 .. world_size() - 1; 0 outside one."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    """How many processes train together; 1 outside a process group."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0, the one process that prints, logs and writes files (lesson 09)."""
+    return rank() == 0
+
+
+def _init_process_group() -> torch.device:
+    """Join torchrun's process group: NCCL and ``cuda:LOCAL_RANK`` where CUDA is used, gloo on
+    the CPU. The group is destroyed when the process exits."""
+    import torch.distributed as dist
+
+    local_rank = int(os.environ["LOCAL_RANK"])
+    wanted = os.environ.get("COURSE_DEVICE", "").strip().lower()
+    if torch.cuda.is_available() and not wanted.startswith(("cpu", "mps")):
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"torchrun started local rank {local_rank}, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA devices: use --nproc_per_node={torch.cuda.device_count()}")
+        device, backend = torch.device("cuda", local_rank), "nccl"
+        torch.cuda.set_device(device)
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+        atexit.register(_destroy_process_group)
+    return device
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def setup(seed: int = 0) -> torch.device:
-    """The first cell of every lesson: seed everything, pick a device, say what was chosen."""
+    """The first cell of every lesson: seed everything, pick a device, say what was chosen.
+
+    Under ``torchrun`` (lesson 09) it also joins the process group (NCCL on GPUs, gloo on the
+    CPU) and returns this rank's device (``cuda:LOCAL_RANK``, or the CPU). Every rank gets the
+    same seed, so every rank builds the same model; only rank 0 prints.
+    """
+    device = _init_process_group() if launched_by_torchrun() else None
     seed_everything(seed)
-    device = get_device()
+    device = device or get_device()
     mode = "quick" if config.is_quick() else "full"
-    print(f"torch {torch.__version__} | device: {device} | mode: {mode} | seed: {seed}")
+    ranks = f" | rank {rank()} of {world_size()}" if launched_by_torchrun() else ""
+    if is_main_process():
+        print(f"torch {torch.__version__} | device: {device}{ranks} | mode: {mode} | seed: {seed}")
     return device

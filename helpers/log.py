@@ -23,7 +23,8 @@ visdom: start a server first, in a terminal (it works offline, on 127.0.0.1 only
 then ``VisdomLogger()`` logs to the environment ``pytorch-course``, the one the server's
 printed address opens (http://127.0.0.1:8097/env/pytorch-course).
 
-A dashboard is never worth a crashed training run: when no visdom server answers, or the
+Under ``torchrun`` (lesson 09) only rank 0 logs; on the other ranks both loggers do nothing,
+without a word. A dashboard is never worth a crashed training run: when no visdom server answers, or the
 server goes away mid-run, or TensorBoard's folder cannot be written, the logger warns once
 (a DashboardWarning) and does nothing from then on.
 """
@@ -38,6 +39,7 @@ import weakref
 from urllib.parse import urlparse
 
 from .config import VISDOM_ENV, runs_dir
+from .device import is_main_process
 from .train import split_name
 
 SKIP = {"epoch"}
@@ -133,6 +135,9 @@ class TensorBoardLogger(_Logger):
                                  f"{socket.gethostname()}.{os.getpid()}.{next(_event_files)}")
         self._pending: list[bytes] | None = [_event_record(file_version="brain.Event:2")]
         self._flushed_at = time.monotonic()
+        if not is_main_process():  # under torchrun, rank 0 logs for every rank (lesson 09)
+            self._pending = None
+            return
         try:
             os.makedirs(self.log_dir, exist_ok=True)
         except OSError as exc:
@@ -268,6 +273,8 @@ class VisdomLogger(_Logger):
         self.server = server if "://" in server else f"http://{server}"
         self.viz = None
         self.windows: set[str] = set()
+        if not is_main_process():  # under torchrun, rank 0 logs for every rank (lesson 09)
+            return
         host = urlparse(self.server).hostname or "127.0.0.1"
         if urlparse(self.server).scheme == "http" and host not in LOOPBACK and host not in _warned_plain_http:
             _warned_plain_http.add(host)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .check import clean_message
 from .config import is_quick, remove_stale_temporaries
-from .device import channels_last_is_safe, get_device, synchronize
+from .device import channels_last_is_safe, distributed, get_device, is_main_process, synchronize, world_size
 from .display import Progress
 from .models import _evaluating
 
@@ -125,9 +125,11 @@ def _check_output(out, y: torch.Tensor, model) -> None:
                 "a forward of your own." if hasattr(out, "logits") else "")
         raise TypeError(f"the model ({type(model).__name__}) returned a {type(out).__name__}, not a tensor: "
                         f"fit, evaluate and predict need its outputs (the logits) as one tensor.{hint}")
-    if out.ndim == 0 or out.shape[0] != y.shape[0]:
-        raise ValueError(f"the model returned {out.shape[0] if out.ndim else 'one'} outputs for a batch of "
-                         f"{y.shape[0]} targets")
+    if out.ndim == 0:
+        raise ValueError(f"the model returned a single number for a batch of {y.shape[0]} targets: it must "
+                         "return one row of outputs per input")
+    if out.shape[0] != y.shape[0]:
+        raise ValueError(f"the model returned {out.shape[0]} outputs for a batch of {y.shape[0]} targets")
 
 
 def _check_loss(loss) -> None:
@@ -168,27 +170,66 @@ class _Totals:
 
     def result(self, prefix="", model=None) -> dict:
         """The mean loss (and accuracy), in one host sync; with ``model``, also whether its
-        weights are still finite (``weights_finite``)."""
-        losses = torch.stack(self.losses).to(self.dtype)
-        sizes = torch.tensor(self.sizes, device=self.device)
-        if self.classify:  # each batch's mean covers its labelled targets: weigh it by their number
-            labelled = (torch.cat(self.targets) != IGNORE_INDEX).to(self.dtype)
-            batch_of = torch.repeat_interleave(torch.arange(len(self.sizes), device=self.device), sizes)
-            weights = torch.zeros(len(self.sizes), dtype=self.dtype, device=self.device).index_add_(
-                0, batch_of, labelled)
-            correct = torch.cat(self.hits).sum().to(self.dtype)
-        else:
-            weights, correct = sizes.to(self.dtype), torch.zeros((), dtype=self.dtype, device=self.device)
-        loss_sum = torch.where(weights > 0, losses * weights, 0).sum()  # an all-ignored batch's mean is nan
+        weights are still finite (``weights_finite``). Under torchrun the sums of every rank
+        are added up first (one all-reduce), so every rank gets the same, global metrics."""
+        zero = torch.zeros((), dtype=self.dtype, device=self.device)
+        loss_sum = count = correct = zero
+        if self.losses:
+            losses = torch.stack(self.losses).to(self.dtype)
+            sizes = torch.tensor(self.sizes, device=self.device)
+            if self.classify:  # each batch's mean covers its labelled targets: weigh it by their number
+                labelled = (torch.cat(self.targets) != IGNORE_INDEX).to(self.dtype)
+                batch_of = torch.repeat_interleave(torch.arange(len(self.sizes), device=self.device), sizes,
+                                                   output_size=sum(self.sizes))  # a known size: no device sync
+                weights = torch.zeros(len(self.sizes), dtype=self.dtype, device=self.device).index_add_(
+                    0, batch_of, labelled)
+                correct = torch.cat(self.hits).sum().to(self.dtype)
+            else:
+                weights = sizes.to(self.dtype)
+            loss_sum = torch.where(weights > 0, losses * weights, 0).sum()  # an all-ignored batch's mean is nan
+            count = weights.sum()
         params = [p.detach() for p in model.parameters()] if model is not None else []
         finite = torch.stack([torch.isfinite(p).all() for p in params]).all() if params else torch.tensor(True)
-        values = torch.stack([loss_sum, weights.sum(), correct, finite.to(self.device, self.dtype)])
-        loss_sum, count, correct, finite = values.tolist()  # the one host sync
-        self.weights_finite = bool(finite)
+        values = torch.stack([loss_sum, count, correct, (~finite).to(self.device, self.dtype),
+                              torch.tensor(float(self.batches), dtype=self.dtype, device=self.device),
+                              torch.tensor(float(bool(self.classify)), dtype=self.dtype, device=self.device)])
+        if distributed():
+            import torch.distributed as dist
+
+            dist.all_reduce(values)
+        loss_sum, count, correct, not_finite, batches, classify = values.tolist()  # the one host sync
+        self.weights_finite, self.global_batches = not not_finite, int(batches)
         metrics = {f"{prefix}loss": loss_sum / count if count else math.nan}
-        if self.classify:
+        if classify:
             metrics[f"{prefix}acc"] = correct / count if count else math.nan
         return metrics
+
+
+def _sum_over_ranks(*numbers: float) -> list[float]:
+    """The numbers added up over every rank of a torchrun job (themselves outside one)."""
+    if not distributed():
+        return list(numbers)
+    import torch.distributed as dist
+
+    summed = [None] * world_size()
+    dist.all_gather_object(summed, numbers)
+    return [sum(column) for column in zip(*summed)]
+
+
+def _max_over_ranks(number: float) -> float:
+    if not distributed():
+        return number
+    import torch.distributed as dist
+
+    every = [None] * world_size()
+    dist.all_gather_object(every, number)
+    return max(every)
+
+
+def _warn(message: str, category=RuntimeWarning, stacklevel: int = 2) -> None:
+    """A warning from rank 0 only: under torchrun the other ranks would repeat it word for word."""
+    if is_main_process():
+        warnings.warn(message, category, stacklevel=stacklevel + 1)
 
 
 def _count_bad_inputs(loader, device) -> tuple[int, int]:
@@ -198,7 +239,8 @@ def _count_bad_inputs(loader, device) -> tuple[int, int]:
     for x, _ in _batches(loader, device, channels_last=False):
         total += 1
         bad += bool(x.is_floating_point() and not torch.isfinite(x).all())
-    return bad, total
+    bad, total = _sum_over_ranks(bad, total)
+    return int(bad), int(total)
 
 
 def _bad_inputs(bad: int, total: int) -> str:
@@ -252,6 +294,7 @@ def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn=F.cross_entropy, 
 
 def _evaluate(model, forward, loader, loss_fn, device, amp, channels_last, tta, name, stacklevel) -> dict:
     """:func:`evaluate`, running the batches through ``forward`` (``model`` or its compiled form)."""
+    _check_sharded(loader, name)
     totals = _Totals(device)
     dtype = _amp_dtype(device, amp)
     with _evaluating(model), torch.no_grad():
@@ -263,13 +306,13 @@ def _evaluate(model, forward, loader, loss_fn, device, amp, channels_last, tta, 
                 loss = loss_fn(out.float(), y)
             _check_loss(loss)
             totals.add(loss, out, y)
-    if not totals.batches:
-        raise ValueError(_no_batches(loader, name))
     result = totals.result()
+    if not totals.global_batches:
+        raise ValueError(_no_batches(loader, name))
     if not math.isfinite(result["loss"]):
         bad, total = _count_bad_inputs(loader, device)
         if bad:
-            warnings.warn(f"evaluate: {_bad_inputs(bad, total)}", RuntimeWarning, stacklevel=stacklevel)
+            _warn(f"evaluate: {_bad_inputs(bad, total)}", stacklevel=stacklevel)
     return result
 
 
@@ -280,7 +323,10 @@ def predict(model: torch.nn.Module, loader: Iterable, device=None,
 
     Feed them to :func:`helpers.plot.confusion_matrix`, or index the misclassified images.
     ``tta=True`` predicts from the mean logits on each image and its mirror image (lesson 07).
+    Under torchrun every rank predicts its share, and every rank gets all the predictions back,
+    in the loader's order (an unshuffled DeviceLoader's: the dataset's).
     """
+    _check_sharded(loader, "the loader")
     preds, targets = [], []
     with _evaluating(model):
         for x, y in _batches(loader, _device(model, device), channels_last=False):
@@ -289,9 +335,42 @@ def predict(model: torch.nn.Module, loader: Iterable, device=None,
             _check_output(out, y, model)
             preds.append(out.argmax(1))
             targets.append(y)
-    if not preds:
+    preds = torch.cat(preds).cpu() if preds else torch.zeros(0, dtype=torch.int64)  # one copy, at the end
+    targets = torch.cat(targets).cpu() if targets else torch.zeros(0, dtype=torch.int64)
+    if distributed():
+        preds, targets = _gather_shares(preds), _gather_shares(targets)
+    if not len(preds):
         raise ValueError(_no_batches(loader, "the loader"))
-    return torch.cat(preds).cpu(), torch.cat(targets).cpu()  # one copy to the host, at the end
+    return preds, targets
+
+
+def _gather_shares(share: torch.Tensor) -> torch.Tensor:
+    """Every rank's share of an unshuffled sharded loader, back in the loader's order: rank r
+    held the samples r, r + world_size, r + 2 world_size, ..."""
+    import torch.distributed as dist
+
+    shares = [None] * world_size()
+    dist.all_gather_object(shares, share)
+    whole = torch.empty(sum(len(s) for s in shares), dtype=share.dtype)
+    for r, part in enumerate(shares):
+        whole[r::world_size()] = part
+    return whole
+
+
+def _check_sharded(loader, name: str) -> None:
+    """Under torchrun, a DataLoader without a DistributedSampler would give every rank the
+    whole dataset: the same data N times over. One clear error instead."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    if not distributed() or not isinstance(loader, DataLoader):
+        return
+    sampler = getattr(loader.batch_sampler, "sampler", None) or loader.sampler
+    if not isinstance(sampler, DistributedSampler):
+        raise ValueError(
+            f"{name} is a DataLoader without a DistributedSampler: under torchrun every one of the "
+            f"{world_size()} ranks would go through all of its data. Pass "
+            "DataLoader(dataset, batch_size=..., sampler=DistributedSampler(dataset)) (fit calls its "
+            "set_epoch for you), or a helpers.data.DeviceLoader, which gives each rank its share")
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -356,7 +435,8 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
         amp: bool | torch.dtype = False, channels_last: bool = False,
         progress: bool = True, history: History | None = None,
         scheduler_step: str = "epoch", compile: bool | str = False,
-        penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None) -> History:
+        penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+        sync_batchnorm: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs and return the :class:`History` (lesson 03).
 
     - ``scheduler.step()`` runs once per epoch, after the optimiser's steps; with
@@ -387,6 +467,14 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
       the data) or the training diverged (lower the learning rate). Once the weights are no
       longer finite, ``fit`` stops after that epoch and records its validation metrics as nan.
     - targets of -100 (``cross_entropy``'s ``ignore_index``) count in no metric.
+    - under ``torchrun`` (lesson 09) the same call trains data-parallel: the model is wrapped
+      in ``DistributedDataParallel`` (its gradients averaged over the ranks at every step),
+      each DeviceLoader gives each rank its share of every epoch (a DataLoader needs a
+      ``DistributedSampler``, whose ``set_epoch`` fit calls), and the metrics are summed over
+      the ranks, so every rank's History is the same. Only rank 0 shows the progress bar and
+      warns. BatchNorm layers keep per-rank batch statistics (rank 0's running averages are
+      copied to the others at each forward pass); ``sync_batchnorm=True`` computes them over
+      the whole global batch instead (``nn.SyncBatchNorm``, CUDA only).
     """
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step must be 'epoch' or 'batch', not {scheduler_step!r}")
@@ -395,9 +483,8 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
         raise ValueError("ReduceLROnPlateau watches a metric: step it per epoch (scheduler_step='epoch')")
     per_batch = scheduler is not None and scheduler_step == "batch"
     if not per_batch and (name := _per_batch_scheduler(scheduler, epochs)):
-        warnings.warn(f"{name} is built to be stepped after every batch, but fit steps it once per epoch, so "
-                      f"in {epochs} epochs it never finishes its cycle: pass scheduler_step='batch'",
-                      RuntimeWarning, stacklevel=2)
+        _warn(f"{name} is built to be stepped after every batch, but fit steps it once per epoch, so "
+              f"in {epochs} epochs it never finishes its cycle: pass scheduler_step='batch'")
     _check_reusable(train_loader, "train_loader", epochs)
     _check_reusable(val_loader, "val_loader", epochs)
     callbacks = list(callbacks)
@@ -411,7 +498,12 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    forward = _Forward(model, compile)
+    forward = evaluate_forward = _Forward(model, compile)
+    if distributed():
+        _check_sharded(train_loader, "train_loader")
+        _check_sharded(val_loader, "val_loader")
+        forward = _Forward(_data_parallel(model, device, sync_batchnorm), compile)
+        progress = progress and is_main_process()
     history = history if history is not None else History()
     for callback in callbacks:
         if hasattr(callback, "on_fit_start"):
@@ -424,6 +516,9 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
         totals = _Totals(device)
         started = time.perf_counter()
         start_lr = optimizer.param_groups[0]["lr"]
+        for loader in (train_loader, val_loader):  # a DistributedSampler's shuffle of this epoch
+            if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+                loader.sampler.set_epoch(epoch)
         bar = Progress(_batches(train_loader, device, channels_last, "train_loader"),
                        total=_len_or_none(train_loader), desc=f"epoch {epoch}/{first + epochs - 1}",
                        enabled=progress)
@@ -449,17 +544,17 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
         except KeyboardInterrupt:
             bar.finish("interrupted")
             raise
-        if not totals.batches:
-            raise ValueError(_no_batches(train_loader, "train_loader"))
         synchronize(device)  # the one wait for the device: the clock then covers all the epoch's work
         train_time = time.perf_counter() - started
-        metrics = {"epoch": epoch, **totals.result("train_", model), "train_time": train_time}
+        metrics = {"epoch": epoch, **totals.result("train_", model), "train_time": _max_over_ranks(train_time)}
+        if not totals.global_batches:
+            raise ValueError(_no_batches(train_loader, "train_loader"))
         if problem := _divergence(epoch, metrics["train_loss"], totals.weights_finite, train_loader, device):
-            warnings.warn(problem, RuntimeWarning, stacklevel=2)
+            _warn(problem)
         if scheduler is not None:
             metrics["lr"] = start_lr
         if val_loader is not None:
-            val = _evaluate(model, forward, val_loader, loss_fn, device, amp, channels_last, tta=False,
+            val = _evaluate(model, evaluate_forward, val_loader, loss_fn, device, amp, channels_last, tta=False,
                             name="val_loader", stacklevel=3)
             # Scores of non-finite weights mean nothing (an all-NaN model still "predicts" class 0).
             metrics.update({f"val_{k}": v if totals.weights_finite else math.nan for k, v in val.items()})
@@ -488,6 +583,18 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
         if parameter.requires_grad:
             (decay if parameter.ndim >= 2 else no_decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _data_parallel(model: torch.nn.Module, device: torch.device, sync_batchnorm: bool):
+    """``model`` wrapped in DistributedDataParallel for this rank's device (lesson 09)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if sync_batchnorm:
+        if device.type != "cuda":
+            raise ValueError("sync_batchnorm=True needs CUDA: PyTorch's SyncBatchNorm does not run on the CPU "
+                             "(there each rank normalises with its own batch statistics)")
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _guess_mode(monitor: str) -> str | None:
@@ -624,11 +731,12 @@ def record_result(lesson: str, run: str, device=None, **values) -> dict | None:
     ``record_result("07", "ResNet-9 on CIFAR-10", device=DEVICE, test_acc=0.93, train_s=14.2)``;
     ``tools/gpu_run.sh`` turns the lines into the README's table of measured results.
     ``device`` defaults to the one the course picks; ``mode`` is quick or full; a nan or inf
-    is written as null. Returns the record written, or None. A file that cannot be written is
+    is written as null. Returns the record written, or None (also on the ranks other than 0
+    of a torchrun job: rank 0 writes once for all). A file that cannot be written is
     a warning, not an error: the lesson's training has run, and its results are on screen.
     """
     path = os.environ.get("COURSE_RESULTS", "").strip()
-    if not path:
+    if not path or not is_main_process():  # under torchrun, rank 0 records for every rank
         return None
     record = {"lesson": str(lesson), "run": str(run),
               "device": describe_device(device if device is not None else get_device()),
@@ -717,8 +825,13 @@ def save_checkpoint(path, model: torch.nn.Module, optimizer=None, **extra) -> Pa
     never saved. A folder that cannot be written (read-only, a full disk) is one
     CheckpointError naming ``path`` and the cause; no temporary file is left behind, and
     those of earlier saves that were killed are removed.
+
+    Under torchrun only rank 0 writes (every rank holds the same weights); the others return
+    at once, so call ``torch.distributed.barrier()`` before another rank reads the file.
     """
     path = Path(path)
+    if not is_main_process():
+        return path
     if set(extra) & set(_RESERVED):
         raise CheckpointError(f"save_checkpoint: the names {', '.join(_RESERVED)} are taken; rename that extra")
     blob = {name: _plain(value, f"the extra {name!r}") for name, value in extra.items()}

@@ -34,7 +34,7 @@ def test_lesson_shape(path):
     code = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
     counts = [c["execution_count"] for c in code]
     assert None not in counts and counts == sorted(counts), "commit a real top-to-bottom run"
-    assert sum("check(" in s for s in sources) >= 3, "exercises need checking cells"
+    assert sum("checks.ex" in s for s in sources) >= 3, "exercises need checking cells"
     for c in code:
         for out in c.get("outputs", []):
             assert out["output_type"] != "error", "a committed cell raised: use helpers.check.expect_error"
