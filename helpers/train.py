@@ -554,6 +554,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable, optimizer: torch.optim.O
         if scheduler is not None:
             metrics["lr"] = start_lr
         if val_loader is not None:
+            _broadcast_buffers(model)  # validate rank 0's model, the one save_checkpoint writes
             val = _evaluate(model, evaluate_forward, val_loader, loss_fn, device, amp, channels_last, tta=False,
                             name="val_loader", stacklevel=3)
             # Scores of non-finite weights mean nothing (an all-NaN model still "predicts" class 0).
@@ -583,6 +584,18 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
         if parameter.requires_grad:
             (decay if parameter.ndim >= 2 else no_decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _broadcast_buffers(model: torch.nn.Module) -> None:
+    """Under torchrun, copy rank 0's buffers (BatchNorm's running statistics) to every rank.
+    DDP does so at the start of each training forward pass, but each rank's last pass then
+    updates its own copy: without this, the ranks would validate slightly different models."""
+    if not distributed():
+        return
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
 
 
 def _data_parallel(model: torch.nn.Module, device: torch.device, sync_batchnorm: bool):

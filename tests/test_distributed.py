@@ -210,3 +210,19 @@ def test_outside_torchrun_there_is_one_process_of_rank_0(monkeypatch):
     assert device.launched_by_torchrun()
     loader = data.DeviceLoader(torch.arange(5), torch.arange(5), batch_size=2, shuffle=True)
     assert len(loader) == 3 and sorted(torch.cat([y for _, y in loader]).tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_every_rank_validates_rank_0s_batchnorm_statistics(tmp_path):
+    """Bug caught: each rank validating with the running statistics of its own last batch, so
+    that the ranks score slightly different models (and none is the one rank 0 saves)."""
+    done, out = _torchrun(tmp_path, """
+    x = torch.randn(64, 5, generator=torch.Generator().manual_seed(1)) * (1 + device.rank())
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3))
+    train.fit(model, data.DeviceLoader(x, torch.zeros(64, dtype=torch.long), batch_size=8, shuffle=True),
+              torch.optim.SGD(model.parameters(), lr=0.1), val_loader=data.DeviceLoader(x, torch.zeros(64,
+              dtype=torch.long), batch_size=8), progress=False)
+    torch.save(model[1].running_mean, out / f"mean{device.rank()}.pt")
+    """)
+    assert done.returncode == 0, done.stdout + done.stderr
+    means = [torch.load(out / f"mean{r}.pt", weights_only=True) for r in (0, 1)]
+    assert torch.equal(means[0], means[1])
