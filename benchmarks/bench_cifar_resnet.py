@@ -37,7 +37,7 @@ from helpers import data, models, train
 from helpers.config import data_mirror, data_root
 from helpers.device import synchronize
 
-# The lesson's recipe (David Page, "How to train your ResNet", in mean-loss terms): see README.
+# The lesson's recipe (David Page, "How to train your ResNet", in mean-loss terms): see lesson 07 and site/gpu.md.
 LR, MOMENTUM, WEIGHT_DECAY, LABEL_SMOOTHING, RECIPE_EPOCHS = 0.4, 0.9, 5e-4, 0.2, 10
 loss_fn = functools.partial(F.cross_entropy, label_smoothing=LABEL_SMOOTHING)
 

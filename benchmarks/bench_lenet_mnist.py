@@ -28,7 +28,7 @@ import helpers
 from helpers import data, models, train
 from helpers.device import synchronize
 
-# The lesson's recipe: see README and the lesson.
+# The lesson's recipe: see lesson 07 and site/gpu.md.
 LR, MOMENTUM, WEIGHT_DECAY, LABEL_SMOOTHING, BATCH, RECIPE_EPOCHS = 0.1, 0.9, 5e-4, 0.1, 256, 12
 loss_fn = functools.partial(F.cross_entropy, label_smoothing=LABEL_SMOOTHING)
 

@@ -35,7 +35,7 @@ from PIL import Image
 from torchvision import datasets
 
 from .check import clean_message
-from .config import data_mirror, data_root, remove_stale_temporaries
+from .config import data_mirror, data_root, is_quick, remove_stale_temporaries
 from .device import distributed, rank, world_size
 
 IDX_FILES = (
@@ -522,6 +522,9 @@ def _cifar10_split(split: str, folder_names: list[str], download: bool, cache_na
         source = blob.get("source", "a cache made by an older version of the course")
         partial = partial_mark.is_file() if partial_mark else blob.get("partial", False)
     else:
+        if not is_quick():  # (quick mode stays silent: its outputs are compared by the tests)
+            print(f"CIFAR-10: {'decoding' if source else 'downloading and decoding'} the {split} images "
+                  f"{f'from {source} ' if source else ''}into the cache {cache} (about a minute, once)", flush=True)
         if folder is not None:
             images, labels = _cifar_from_folders(folder)
         else:

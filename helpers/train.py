@@ -742,7 +742,7 @@ def record_result(lesson: str, run: str, device=None, **values) -> dict | None:
 
     Lessons call it after each headline training run, e.g.
     ``record_result("07", "ResNet-9 on CIFAR-10", device=DEVICE, test_acc=0.93, train_s=14.2)``;
-    ``tools/gpu_run.sh`` turns the lines into the README's table of measured results.
+    ``tools/gpu_run.sh`` turns the lines into the table of expected results (site/results.md).
     ``device`` defaults to the one the course picks; ``mode`` is quick or full; a nan or inf
     is written as null. Returns the record written, or None (also on the ranks other than 0
     of a torchrun job: rank 0 writes once for all). A file that cannot be written is

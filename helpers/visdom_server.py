@@ -4,9 +4,10 @@
     python -m helpers.visdom_server [--port 8097] [--env-path runs/visdom]
 
 then open the address it prints, http://127.0.0.1:8097/env/pytorch-course, and log to it with
-:class:`helpers.log.VisdomLogger` (whose default environment is that one). visdom saves its
-environments in the course's runs folder (``runs/visdom/``, see
-:func:`helpers.config.runs_dir`), not in ``~/.visdom``.
+:class:`helpers.log.VisdomLogger` (whose default environment is that one). The environments
+you save (in the page: Manage Environments → save) go to the course's runs folder
+(``runs/visdom/``, see :func:`helpers.config.runs_dir`), not to ``~/.visdom``; an environment
+you do not save is gone when the server stops.
 
 Why not ``python -m visdom.server``? visdom 0.2.4 fetches its browser files (plotly, react,
 bootstrap, MathJax, ...) from CDNs every time it starts, until it has written
@@ -196,8 +197,8 @@ def serve(port: int = DEFAULT_PORT, env_path: str | None = None) -> None:
     logging.getLogger("tornado.general").addFilter(_quiet_user_css)
     argv = ["visdom.server", "-port", str(port), "-bind_local", "--hostname", HOST,
             "-env_path", env_path, "-logging_level", "WARNING"]
-    print(f"visdom server on http://{HOST}:{port}/env/{VISDOM_ENV} (loopback only; environments "
-          f"saved in {env_path}); stop it with Ctrl-C", flush=True)
+    print(f"visdom server on http://{HOST}:{port}/env/{VISDOM_ENV} (loopback only; the environments you "
+          f"save, with Manage Environments → save, go to {env_path}); stop it with Ctrl-C", flush=True)
     saved, sys.argv = sys.argv, argv
     try:
         run_server.main()  # visdom's CLI, minus download_scripts()

@@ -1,7 +1,7 @@
 """Sphinx configuration of the course website: `bash course.sh site` builds it into build/site.
 
 Sphinx + MyST-NB + sphinx-book-theme (what Jupyter Book 1.x wraps), run directly: Python only,
-reads the notebooks as committed and executes nothing. site/README.md explains the choices.
+reads the notebooks as saved in notebooks/ and executes nothing. site/README.md explains the choices.
 """
 
 import sys
@@ -25,17 +25,18 @@ nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(torch|torchvision|numpy|np|matplotlib|plt|ipywidgets|tqdm|"
+        r"(torch|torchvision|numpy|np|matplotlib|plt|ipywidgets|tqdm|PIL|"
         r"subprocess|pathlib|collections|typing|os)\b.*",
     )
 ]
 
-# Notebooks: committed outputs only; solutions folded (course_site.read_lesson).
+# Notebooks: saved outputs only; solutions folded, printed streams joined where they follow each
+# other (course_site.read_lesson; MyST-NB's nb_merge_streams would move lines out of order).
 nb_execution_mode = "off"
 nb_custom_formats = {".ipynb": "course_site.read_lesson"}
 nb_ipywidgets_js = {}  # no widget JavaScript from a CDN: the text fallback and figure show
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
-nb_merge_streams = True
+nb_merge_streams = False
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 myst_dmath_double_inline = True  # $$…$$ inside a paragraph, as JupyterLab renders it
@@ -44,6 +45,9 @@ suppress_warnings = ["mystnb.unknown_mime_type"]
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True}
 autodoc_inherit_docstrings = False  # nn.Module.forward's docstring is not the course's
+# Defaults as written (loss_fn=F.cross_entropy), not as repr'd (<function ...>): a repr makes a
+# signature unparsable, and Sphinx then prints it raw, with its "~torch.nn..." annotations.
+autodoc_preserve_defaults = True
 
 html_theme = "sphinx_book_theme"
 html_title = "An open PyTorch course"

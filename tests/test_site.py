@@ -32,6 +32,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_repository_url_comes_from_pyproject(tmp_path):
+    """Bug caught: the site reading the repository address from anywhere but pyproject.toml."""
     (tmp_path / "pyproject.toml").write_text('[project.urls]\nRepository = "https://github.com/me/fork/"\n')
     assert repository_url(tmp_path) == "https://github.com/me/fork"
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
@@ -41,6 +42,7 @@ def test_repository_url_comes_from_pyproject(tmp_path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_colab_badge_and_install_cell_use_the_repository(path):
+    """Bug caught: a notebook's Colab badge or install cell pointing at another repository."""
     repo = repository_url()
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     badge = (
@@ -52,6 +54,7 @@ def test_colab_badge_and_install_cell_use_the_repository(path):
 
 
 def test_readme_badges_use_the_repository():
+    """Bug caught: a README Colab badge pointing at another repository."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     repo = repository_url().removeprefix("https://github.com/")
     for path in NOTEBOOKS:
@@ -63,6 +66,7 @@ def test_readme_badges_use_the_repository():
 
 
 def test_lessons_are_found_by_file_name(tmp_path):
+    """Bug caught: a notebook not named NN_name.ipynb taken for a lesson."""
     for name in ("02_b.ipynb", "01_a.ipynb", "notes.ipynb", "1_short.ipynb"):
         (tmp_path / "notebooks" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "notebooks" / name).write_text("{}")
@@ -77,6 +81,7 @@ def _notebook(*cells, widgets=True):
 
 
 def test_solutions_fold_and_nothing_else_does():
+    """Bug caught: solutions shown unfolded on the site, other cells folded, or saved widget state kept."""
     solution = nbformat.v4.new_code_cell(
         "ex1 = 2", metadata={"tags": ["solution"], "jupyter": {"source_hidden": True}}
     )
@@ -90,6 +95,7 @@ def test_solutions_fold_and_nothing_else_does():
 
 
 def test_read_lesson_folds_every_solution_of_a_real_lesson():
+    """Bug caught: a real lesson's solution left unfolded, or the notebook file modified by the site build."""
     path = NOTEBOOKS[0]
     text = path.read_text(encoding="utf-8")
     solutions = sum(
@@ -118,10 +124,12 @@ PAGES = {"02": "02_autograd", "04": "04_mlp", "05": "05_cnn"}
     ],
 )
 def test_lesson_mentions_become_links(line, expected):
+    """Bug caught: 'lesson 05' not linked, or linked to a page that does not exist."""
     assert link_lessons(line, PAGES) == expected
 
 
 def test_api_page_documents_every_helpers_module():
+    """Bug caught: a helpers module missing from the API page."""
     api = (ROOT / "site" / "api.md").read_text(encoding="utf-8")
     for module in sorted((ROOT / "helpers").glob("*.py")):
         if module.stem != "__init__":
@@ -134,12 +142,14 @@ def test_api_page_documents_every_helpers_module():
 
 
 def test_cjk_ranges():
+    """Bug caught: Chinese punctuation not counted as CJK, or Latin symbols counted."""
     assert all(map(is_cjk, "张量，、（")) and not any(map(is_cjk, "a·é→✓"))
     assert cjk_chars(["tensor (张量)", {"x": "y"}.get("x")]) == {"张", "量"}
 
 
 @pytest.mark.parametrize("weight", WEIGHTS)
 def test_font_subset_covers_every_chinese_character_of_the_course(weight):
+    """Bug caught: a Chinese character of the course missing from the site's font subset (shown as a box)."""
     chars = cjk_chars(site_texts())
     assert len(chars) > 50, "the course's Chinese terms were not found"
     lacking = missing_chars(font_path(weight), chars)
@@ -150,6 +160,7 @@ def test_font_subset_covers_every_chinese_character_of_the_course(weight):
 
 
 def test_missing_chars_sees_a_character_outside_the_subset():
+    """Bug caught: missing_chars reporting nothing for a character the font lacks."""
     assert missing_chars(font_path(400), {"龘", "张"}) == {"龘"}
 
 
@@ -157,6 +168,8 @@ def test_missing_chars_sees_a_character_outside_the_subset():
 
 
 def test_broken_links_on_a_tiny_site(tmp_path):
+    """Bug caught: the link scanner missing a missing file, a missing anchor or a link outside the site, or
+    flagging good ones."""
     site = tmp_path / "site"
     (site / "sub").mkdir(parents=True)
     (site / "_static").mkdir()
@@ -181,6 +194,7 @@ def test_broken_links_on_a_tiny_site(tmp_path):
 
 
 def test_a_helper_without_a_lesson_gets_its_modules():
+    """Bug caught: the API page's 'From helpers.x (lessons ...)' note wrong or invented."""
     import helpers.display
 
     assert module_lesson_note(helpers.display.bar_text) == "From :mod:`helpers.display` (lessons 02 and 04)."

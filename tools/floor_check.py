@@ -1,6 +1,6 @@
 """Run notebooks top to bottom in this environment's ``python3`` kernel; fail on a cell that raises.
 
-The oldest-torch check (``bash course.sh floor``, README "Supported versions") runs every lesson
+The oldest-torch check (``bash course.sh floor``, site/setup.md, "Supported versions") runs every lesson
 with this script in ``.venv-floor``. Outputs are not compared with the committed ones, because
 error wording differs between torch versions: a notebook passes when no cell raises (a cell
 tagged ``raises-exception`` may). A failing notebook stops at its first raising cell, as Run All

@@ -4,16 +4,17 @@
     .venv/bin/python tools/site_check.py --screenshots site/screenshots      # and screenshots
 
 Serves build/site on 127.0.0.1 (http.server in a thread), starts Chromium and drives it over
-the DevTools protocol (websocket-client). On the home page, the API page and every lesson page
-(each notebooks/NN_*.ipynb) it checks: the page loads with no console error, no failed request
+the DevTools protocol (websocket-client). On every page (the home page, every lesson page, one per
+notebooks/NN_*.ipynb, and every other page the home page's toctrees list) it checks: the page loads with no console error, no failed request
 and no request outside the site (it must work offline); every <img> is complete with
 naturalWidth > 0; MathJax drew every formula and left no raw ``$$``; the Chinese terms are drawn
 with the vendored Noto Sans SC subset (the font Chromium actually used, not just the CSS) and
 the subset has every Chinese character of the page. On lesson pages, also: every exercise
 solution is folded behind "Show the solution"; the Colab link opens this lesson in this
-repository; no "HBox(children=…" text and no progress bar frozen at "0%|" show; the sidebar
-lists every lesson; the previous and next links go to the neighbouring pages; every navigation
-link loads. Exits 1 on any failure.
+repository; no "HBox(children=…" text and no progress bar frozen at "0%|" show. On every page: the
+sidebar lists every page; the previous and next links go to the neighbouring pages in reading
+order; every navigation link loads; no line of code or output is cut off at the right edge of the
+text column (a block either wraps its lines or shows its scroll bar). Exits 1 on any failure.
 """
 
 import argparse
@@ -86,7 +87,6 @@ class Browser:
             "--no-first-run",
             "--no-default-browser-check",
             "--disable-gpu",
-            "--hide-scrollbars",
             "--disable-extensions",
             "--disable-background-networking",
             "--mute-audio",
@@ -263,6 +263,10 @@ PAGE_FACTS = r"""(() => {
     math: math.length,
     untypeset: math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 60)),
     rawDollars: (visibleText(main).match(/\$\$/g) || []).length,
+    // a block whose lines run past its right edge must show a scroll bar (it takes height)
+    cutOff: [...main.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1 &&
+      !(['auto', 'scroll'].includes(getComputedStyle(p).overflowX) && p.offsetHeight - p.clientHeight >= 5))
+      .map(p => p.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '').slice(0, 60)),
     hbox: /HBox\(children=/.test(main.textContent),
     frozenBar: /\b0%\|/.test(main.textContent),
     cjkText: cjk.length ? cjk[0].textContent.trim().slice(0, 60) : null,
@@ -304,6 +308,9 @@ def check_page(browser: Browser, url: str, expect: dict) -> tuple[list[str], dic
         )
     if facts["rawDollars"]:
         problems.append(f"raw $$ left in the text ({facts['rawDollars']}x)")
+    if facts["cutOff"]:
+        problems.append(f"{len(facts['cutOff'])} code or output blocks cut off at the right edge (no wrap, no "
+                        f"scroll bar), e.g. {facts['cutOff'][0]!r}")
     if facts["hbox"] and expect.get("lesson"):  # the API page quotes the text it avoids
         problems.append('a widget shows as "HBox(children=…" text')
     if facts["frozenBar"] and expect.get("lesson"):
@@ -345,21 +352,46 @@ def solution_count(notebook: Path) -> int:
     return sum("solution" in cell.get("metadata", {}).get("tags", []) for cell in cells)
 
 
-def page_plan(names: list[str], repo: str) -> list[tuple[str, dict]]:
-    """(page, what it must have) for the home page, the API page and each lesson ``names``."""
+def site_pages(names: list[str], index: str | None = None) -> list[str]:
+    """Every page of the site in reading order (the home page's toctrees: a glob line stands for the
+    lessons ``names``), e.g. ``["index.html", "notebooks/01_tensors.html", ..., "setup.html", ...]``."""
+    index = (ROOT / "site" / "index.md").read_text(encoding="utf-8") if index is None else index
+    pages = ["index.html"]
+    for block in re.findall(r"```\{toctree\}\n(.*?)```", index, re.S):
+        for line in block.splitlines():
+            entry = line.strip()
+            if not entry or entry.startswith(":"):
+                continue
+            if "*" in entry or "[" in entry:
+                pages += [f"notebooks/{n}.html" for n in names]
+            else:
+                pages.append(f"{entry}.html")
+    return pages
+
+
+def page_plan(names: list[str], repo: str, index: str | None = None) -> list[tuple[str, dict]]:
+    """(page, what it must have) for every page of the site: the home page, each lesson ``names``
+    and the other pages, with the previous and next page of each."""
     every_lesson = [f"notebooks/{n}.html" for n in names]
-    plan = [("index.html", {"cjk": True, "sidebar": every_lesson}), ("api.html", {"sidebar": every_lesson})]
-    for i, name in enumerate(names):
-        expect = {
-            "lesson": True,
-            "cjk": True,
-            "solutions": solution_count(ROOT / "notebooks" / f"{name}.ipynb"),
-            "colab": f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}.ipynb",
-            "sidebar": every_lesson,
-            "prev": "index.html" if i == 0 else every_lesson[i - 1],
-            "next": every_lesson[i + 1] if i + 1 < len(names) else "api.html",
-        }
-        plan.append((every_lesson[i], expect))
+    pages = site_pages(names, index)
+    plan = []
+    for i, page in enumerate(pages):
+        expect = {"sidebar": pages[1:]}
+        if i > 0:
+            expect["prev"] = pages[i - 1]
+        if i + 1 < len(pages):
+            expect["next"] = pages[i + 1]
+        if page == "index.html":
+            expect["cjk"] = True
+        if page in every_lesson:
+            name = names[every_lesson.index(page)]
+            expect |= {
+                "lesson": True,
+                "cjk": True,
+                "solutions": solution_count(ROOT / "notebooks" / f"{name}.ipynb"),
+                "colab": f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}.ipynb",
+            }
+        plan.append((page, expect))
     return plan
 
 

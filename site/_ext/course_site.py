@@ -1,9 +1,12 @@
 """The course's Sphinx hooks: lessons found by name, folded solutions, lesson links in the API.
 
 - every ``notebooks/NN_*.ipynb`` is a lesson page (``site/notebooks`` links to ``notebooks/``);
-- :func:`read_lesson` reads a notebook as committed and, for the page only, folds each
-  exercise solution (cells tagged ``solution``) behind a "Show the solution" toggle and drops
-  the saved widget state (the page shows each widget's text fallback and static figure);
+- :func:`read_lesson` reads a notebook as saved and, for the page only, folds each exercise
+  solution (cells tagged ``solution``) behind a "Show the solution" toggle, drops the saved widget
+  state (the page shows each widget's text fallback and static figure) and joins the pieces of
+  one printed stream that follow each other (:func:`merge_adjacent_streams`), keeping every
+  output in its place;
+- :func:`module_table` turns the module list of ``helpers``' docstring into a table on the API page;
 - :func:`link_lessons` turns the "(lesson 05)" of a helper's docstring into a link to lesson 05
   (a helper whose docstring names no lesson gets its module's, :func:`module_lesson_note`);
 - the Colab badge image is served from ``_static`` so pages need nothing from the internet.
@@ -47,9 +50,48 @@ def fold_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def merge_adjacent_streams(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Join each run of stream outputs of the same name (stdout, stderr) that follow each other into
+    one, as Jupyter shows them. MyST-NB's own ``nb_merge_streams`` joins *all* of a cell's stdout
+    into its first stdout output, which moves a line printed after the epoch bars (display
+    outputs) above them."""
+    for cell in nb.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if (output.get("output_type") == "stream" and last is not None
+                    and last.get("output_type") == "stream" and last.get("name") == output.get("name")):
+                last["text"] = "".join(last["text"]) + "".join(output["text"])
+            else:
+                merged.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = merged
+    return nb
+
+
 def read_lesson(text: str) -> nbformat.NotebookNode:
-    """MyST-NB's reader for .ipynb (``nb_custom_formats``): the notebook, solutions folded."""
-    return fold_solutions(nbformat.reads(text, as_version=4))
+    """MyST-NB's reader for .ipynb (``nb_custom_formats``): the notebook, solutions folded, each
+    output in its place."""
+    return merge_adjacent_streams(fold_solutions(nbformat.reads(text, as_version=4)))
+
+
+MODULE_ROW = re.compile(r"^\s*(\w+)\s{2,}(.+?)\s{2,}(\(lessons? [^)]*\))\s*$")
+
+
+def module_table(lines: list[str]) -> list[str]:
+    """The indented module list of ``helpers``' docstring ("    config   quick/full mode ...
+    (lesson 01)") as a reStructuredText table whose first column links each module's section;
+    the other lines stay as they are."""
+    rows = [MODULE_ROW.match(line) for line in lines]
+    if not any(rows):
+        return lines
+    first = next(i for i, row in enumerate(rows) if row)
+    last = max(i for i, row in enumerate(rows) if row)
+    table = [".. list-table::", "   :widths: 30 48 22", ""]
+    for row in rows[first:last + 1]:
+        if row:
+            table += [f"   * - :mod:`helpers.{row[1]}`", f"     - {row[2]}", f"     - {row[3]}"]
+    return lines[:first] + table + [""] + lines[last + 1:]
 
 
 def link_lessons(line: str, pages: dict[str, str]) -> str:
@@ -78,6 +120,8 @@ def module_lesson_note(obj) -> str | None:
 
 
 def _link_docstring(app, what, name, obj, options, lines):
+    if what == "module" and name == "helpers":
+        lines[:] = module_table(lines)
     if what in {"function", "class", "exception"} and not any(map(LESSON_MENTION.search, lines)):
         note = module_lesson_note(obj)
         if note:
