@@ -2,8 +2,10 @@
 
 Both loggers are callbacks for :func:`helpers.train.fit`: ``fit(..., callbacks=[logger])``
 calls ``logger(epoch, metrics)`` after every epoch, and each metric becomes a line over the
-epochs. ``train_loss`` and ``val_loss`` share one plot (``loss``, lines ``train`` and
-``val``), as do ``train_acc``/``val_acc``; ``lr`` gets its own. Both also have
+epochs. ``train_loss`` and ``val_loss`` are grouped under ``loss``: visdom draws them as two
+lines (``train``, ``val``) of one plot, TensorBoard as the tags ``loss/train`` and ``loss/val``,
+one chart each under the heading ``loss``; ``train_acc``/``val_acc`` likewise, and ``lr`` gets
+its own. Both also have
 ``log_scalar(name, value, step)`` for anything else, ``close()``, ``enabled``, and work as
 context managers (``with TensorBoardLogger(runs_dir() / "mlp") as tb: ...``).
 
