@@ -165,7 +165,7 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _where_it_differs(actual: torch.Tensor, expected: torch.Tensor, reveal: bool) -> str:
+def _where_it_differs(actual: torch.Tensor, expected: torch.Tensor, reveal: bool, atol: float, rtol: float) -> str:
     """The largest difference between two tensors of one shape, and where: a few words, not
     two screenfuls of numbers."""
     a, e = actual.double(), expected.double()
@@ -174,7 +174,7 @@ def _where_it_differs(actual: torch.Tensor, expected: torch.Tensor, reveal: bool
     gap = torch.where(torch.isnan(a) & torch.isnan(e), 0.0, (a - e).abs()).nan_to_num(nan=float("inf"))
     index = tuple(int(i) for i in torch.unravel_index(gap.argmax(), gap.shape))
     at = index if len(index) > 1 else index[0]
-    wrong = int(((gap > 0) & ~torch.isclose(a, e, equal_nan=True)).sum())
+    wrong = int((~torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)).sum())
     value = f"got {a[index].item():.6g}" + (f" where {e[index].item():.6g} is expected" if reveal else "")
     return f"{wrong} of {a.numel()} values differ; the largest difference is at index {at}: {value}"
 
@@ -209,13 +209,15 @@ def check(actual, expected, name: str = "answer", atol: float = 1e-5, rtol: floa
         if actual.shape != expected.shape:
             fail(f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
         a, e = actual.detach().cpu(), expected.detach().cpu()
-        if a.dtype == torch.bool or e.dtype == torch.bool:
-            ok = torch.equal(a.bool(), e.bool())
+        if e.dtype == torch.bool and a.dtype != torch.bool:
+            fail(f"expected a boolean tensor (a mask, dtype torch.bool), got dtype {a.dtype}")
+        if e.dtype == torch.bool:
+            ok = torch.equal(a, e)
         else:
             ok = torch.allclose(a.double(), e.double(), atol=atol, rtol=rtol, equal_nan=True)
         if not ok:
             dtypes = f" (your dtype is {a.dtype}, expected {e.dtype})" if a.dtype != e.dtype else ""
-            fail(f"wrong values{dtypes}: {_where_it_differs(a, e, reveal)}")
+            fail(f"wrong values{dtypes}: {_where_it_differs(a, e, reveal, atol, rtol)}")
     elif isinstance(expected, float) or isinstance(actual, float):
         if not isinstance(actual, (int, float)) or isinstance(actual, bool):
             fail(f"expected a Python number, got {_describe(actual)}")

@@ -55,13 +55,16 @@ def _run(extra_env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
 
 
 def test_the_lessons_configuration_trains_on_this_cpu():
+    """Bug caught: the lessons' own CPU configuration (layout, bf16, fit) hanging or crashing the process
+    on this CPU."""
     done = _run({})
     assert done.returncode == 0, done.stdout + done.stderr  # -11: a segmentation fault
     assert "trained" in done.stdout
 
 
 def test_on_a_cpu_without_avx512_the_course_keeps_the_default_layout():
-    """The bug's own configuration: oneDNN capped at AVX2. The lessons choose NCHW and fit
+    """Bug caught: channels_last taken on a CPU without AVX-512, where oneDNN hangs or crashes.
+    The bug's own configuration: oneDNN capped at AVX2. The lessons choose NCHW and fit
     ignores channels_last=True (with a warning), so the run finishes."""
     done = _run({"ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert done.returncode == 0, done.stdout + done.stderr

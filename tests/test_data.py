@@ -55,6 +55,8 @@ def _small_idx_files(n: int = 5) -> dict[str, bytes]:
 # ------------------------------------------------------------------ MNIST and FashionMNIST
 @pytest.mark.parametrize("fashion", [False, True], ids=["MNIST", "FashionMNIST"])
 def test_real_mnist_from_the_mirror(mirror, mirrored_root, fashion):
+    """Bug caught: the mirror's MNIST decompressed wrong (sizes, dtype, 0/1 pixels, missing classes), or
+    extra files left in raw/."""
     train = data.mnist(train=True, fashion=fashion, download=False)
     test = data.mnist(train=False, fashion=fashion, download=False)
     assert (len(train), len(test)) == (60_000, 10_000)
@@ -68,6 +70,8 @@ def test_real_mnist_from_the_mirror(mirror, mirrored_root, fashion):
 
 
 def test_load_tensors_matches_the_torchvision_dataset(mirror, mirrored_root):
+    """Bug caught: load_tensors' images or labels not those of torchvision's dataset (a lost channel axis,
+    shifted labels)."""
     ds = data.mnist(train=False)
     images, labels = data.load_tensors("MNIST", train=False)
     assert images.shape == (10_000, 1, 28, 28) and labels.dtype == torch.int64
@@ -79,6 +83,8 @@ def test_load_tensors_matches_the_torchvision_dataset(mirror, mirrored_root):
 
 
 def test_missing_mnist_says_what_and_where_and_how(empty_data_root):
+    """Bug caught: a missing dataset reported without the files, the folders looked in, the mirror setting
+    or the fixes."""
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.mnist(download=False)
     message = str(info.value)
@@ -97,6 +103,7 @@ def _accept_small_idx_files(monkeypatch, n: int = 5) -> None:
 
 
 def test_missing_mnist_lists_only_the_files_that_are_missing(empty_data_root, monkeypatch):
+    """Bug caught: the error listing files that are already there."""
     raw = empty_data_root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     _accept_small_idx_files(monkeypatch)
@@ -109,6 +116,7 @@ def test_missing_mnist_lists_only_the_files_that_are_missing(empty_data_root, mo
 
 
 def test_failed_download_is_fast_and_explained(empty_data_root, monkeypatch):
+    """Bug caught: a failed download's cause (on torchvision's later lines) dropped from the message."""
     # A port nothing listens on: the download fails at once, like an offline machine.
     monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
     start = time.monotonic()
@@ -122,6 +130,7 @@ def test_failed_download_is_fast_and_explained(empty_data_root, monkeypatch):
 
 
 def test_a_stalled_download_gives_up(empty_data_root, monkeypatch, run_within):
+    """Bug caught: a download without a socket timeout, which hangs the notebook forever."""
     server = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
     monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{server.getsockname()[1]}/"])
     monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT_S", 0.5)
@@ -130,6 +139,7 @@ def test_a_stalled_download_gives_up(empty_data_root, monkeypatch, run_within):
 
 
 def test_an_incomplete_mirror_is_reported(empty_data_root, tmp_path, monkeypatch):
+    """Bug caught: a mirror holding only some of the four files used (or reported) as complete."""
     partial = tmp_path / "mirror" / "MNIST" / "raw"
     partial.mkdir(parents=True)
     (partial / "train-images-idx3-ubyte.gz").write_bytes(b"")
@@ -142,6 +152,7 @@ def test_an_incomplete_mirror_is_reported(empty_data_root, tmp_path, monkeypatch
 
 
 def test_a_corrupt_mirror_file_is_reported_not_half_copied(empty_data_root, tmp_path, monkeypatch):
+    """Bug caught: a corrupt mirror .gz half-copied into data/, poisoning later loads."""
     mirror = tmp_path / "mirror" / "MNIST" / "raw"
     mirror.mkdir(parents=True)
     for name in data.IDX_FILES:
@@ -155,6 +166,8 @@ def test_a_corrupt_mirror_file_is_reported_not_half_copied(empty_data_root, tmp_
 
 
 def test_a_truncated_but_valid_gzip_in_the_mirror_never_lands_in_data(empty_data_root, tmp_path, monkeypatch):
+    """Bug caught: a truncated .gz (EOFError mid-stream) copied into data/, or its error not blamed on the
+    mirror file."""
     mirror = tmp_path / "mirror" / "MNIST" / "raw"
     mirror.mkdir(parents=True)
     for name, content in _small_idx_files(10).items():
@@ -174,6 +187,8 @@ def test_a_truncated_but_valid_gzip_in_the_mirror_never_lands_in_data(empty_data
 @pytest.mark.parametrize("suffix", [".gz", ""], ids=["gz", "uncompressed"])
 def test_a_well_formed_mirror_file_that_is_not_mnist_is_refused_by_its_md5(empty_data_root, tmp_path,
                                                                            monkeypatch, suffix):
+    """Bug caught: the mirror's md5 not checked, so a well-formed IDX file that is not MNIST loads as
+    MNIST."""
     mirror = tmp_path / "mirror" / "MNIST" / "raw"
     mirror.mkdir(parents=True)
     for name, content in _small_idx_files().items():
@@ -191,6 +206,8 @@ def test_a_well_formed_mirror_file_that_is_not_mnist_is_refused_by_its_md5(empty
 @pytest.mark.parametrize("damage", ["truncated", "still gzipped"])
 def test_a_damaged_file_already_in_data_is_named_with_the_command_that_removes_it(
         mirror, empty_data_root, monkeypatch, damage):
+    """Bug caught: a truncated or still-gzipped file in data/ loaded (or crashing torchvision) instead of
+    named with its rm command."""
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))  # a good mirror does not hide it
     raw = empty_data_root / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -211,6 +228,8 @@ def test_a_damaged_file_already_in_data_is_named_with_the_command_that_removes_i
 
 # --------------------------------------------------------------------------- CIFAR-10
 def test_real_cifar10_test_set_from_the_mirror(mirror, mirrored_root):
+    """Bug caught: the mirror's CIFAR-10 test set in the wrong order, with wrong pixels, or not served from
+    its cache."""
     images, labels = data.cifar10_tensors(train=False, download=False)
     assert images.shape == (10_000, 3, 32, 32) and images.dtype == torch.uint8
     assert torch.equal(torch.bincount(labels), torch.full((10,), 1_000))
@@ -249,6 +268,8 @@ def cifar_mirror(empty_data_root, tmp_path, monkeypatch):
 
 
 def test_the_cifar_cache_is_rebuilt_when_its_source_changes(cifar_mirror, monkeypatch):
+    """Bug caught: a stale CIFAR cache served after the mirror changed or grew, or an incomplete one served
+    silently."""
     (cifar_mirror("small", per_class=3) / "PARTIAL").touch()
     assert len(data.cifar10_tensors(download=False)[1]) == 30
     (cifar_mirror("full", per_class=5) / "PARTIAL").touch()  # another mirror
@@ -266,6 +287,7 @@ def test_the_cifar_cache_is_rebuilt_when_its_source_changes(cifar_mirror, monkey
 
 
 def test_a_cache_from_an_older_version_is_rebuilt(cifar_mirror, empty_data_root):
+    """Bug caught: a cache without a record of its source trusted as the current data."""
     (cifar_mirror(per_class=2) / "PARTIAL").touch()
     cache = empty_data_root / "CIFAR10" / "train_uint8.pt"
     cache.parent.mkdir(parents=True)
@@ -275,6 +297,8 @@ def test_a_cache_from_an_older_version_is_rebuilt(cifar_mirror, empty_data_root)
 
 
 def test_an_incomplete_cifar_split_is_told_unless_declared_partial(cifar_mirror):
+    """Bug caught: a CIFAR split smaller than the full set used without a warning, or a PARTIAL mark not
+    honoured."""
     images = cifar_mirror(split="test", per_class=2)
     full = r"the full set has 10000 \(1000 per class\)"
     with pytest.warns(UserWarning, match=rf"CIFAR-10 test split has 20 images \(2 per class\); {full}") as caught:
@@ -292,6 +316,8 @@ def test_an_incomplete_cifar_split_is_told_unless_declared_partial(cifar_mirror)
 
 
 def test_cifar_images_numbered_across_the_split_come_in_that_order(cifar_mirror):
+    """Bug caught: test-lossless/ images not in the download's order (their numbers), or separated from
+    their labels."""
     # test-lossless/: each name is the image's index in the original test batch, classes mixed
     images = cifar_mirror(split="test-lossless", per_class=3, number=lambda label, i: 10 * i + (label * 7) % 10)
     (images / "PARTIAL").touch()
@@ -302,6 +328,7 @@ def test_cifar_images_numbered_across_the_split_come_in_that_order(cifar_mirror)
 
 
 def test_cifar_images_numbered_within_each_class_come_class_by_class(tmp_path):
+    """Bug caught: images sorted by name (10 before 2) instead of by number within each class."""
     # train/ and test/: names count within each class (unpadded here: numeric, not name order)
     _fake_cifar(tmp_path, "train", per_class=3, number=lambda label, i: [2, 10, 11][i])
     x, labels = data._cifar_from_folders(tmp_path / "cifar10-images" / "train")
@@ -311,6 +338,7 @@ def test_cifar_images_numbered_within_each_class_come_class_by_class(tmp_path):
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_a_damaged_cifar_image_is_named_with_the_fix(cifar_mirror, damage):
+    """Bug caught: an image that does not decode raising PIL's own error, which names no file."""
     images = cifar_mirror(per_class=1, suffix=".jpg")
     bad = images / "train" / "cat" / "0.jpg"
     content = bad.read_bytes()
@@ -322,6 +350,7 @@ def test_a_damaged_cifar_image_is_named_with_the_fix(cifar_mirror, damage):
 
 
 def test_a_missing_cifar_class_folder_is_named_with_the_fix(cifar_mirror):
+    """Bug caught: a missing class folder shifting every later label instead of being named."""
     images = cifar_mirror(per_class=1)
     for path in (images / "train" / "dog").iterdir():
         path.unlink()
@@ -333,6 +362,7 @@ def test_a_missing_cifar_class_folder_is_named_with_the_fix(cifar_mirror):
 
 
 def test_cifar_folders_must_hold_32x32_images(tmp_path):
+    """Bug caught: an image of the wrong size stacked (or crashing np.stack) instead of a clear error."""
     for cls in data.CIFAR10_CLASSES:
         (tmp_path / cls).mkdir()
     Image.new("RGB", (16, 16)).save(tmp_path / "cat" / "0001.png")
@@ -341,12 +371,14 @@ def test_cifar_folders_must_hold_32x32_images(tmp_path):
 
 
 def test_missing_cifar10_is_explained(empty_data_root):
+    """Bug caught: a missing CIFAR-10 raising torchvision's bare error instead of DatasetNotFoundError."""
     with pytest.raises(data.DatasetNotFoundError, match="CIFAR-10 is not available"):
         data.cifar10_tensors(download=False)
 
 
 # ------------------------------------------------------------------------ ants and bees
 def test_real_hymenoptera_from_the_mirror(mirror, mirrored_root):
+    """Bug caught: the ants/bees split sizes or class names wrong, or an unknown split accepted."""
     train, val = data.hymenoptera("train", download=False), data.hymenoptera("val", download=False)
     assert (len(train), len(val)) == (244, 153)  # the tutorial's sizes (the .gif is skipped)
     assert train.classes == ["ants", "bees"]
@@ -355,12 +387,15 @@ def test_real_hymenoptera_from_the_mirror(mirror, mirrored_root):
 
 
 def test_missing_hymenoptera_is_explained(empty_data_root):
+    """Bug caught: a missing ants/bees set raising ImageFolder's error instead of naming what is missing."""
     with pytest.raises(data.DatasetNotFoundError, match="hymenoptera_data/train/"):
         data.hymenoptera("train", download=False)
 
 
 # ------------------------------------------------------------------------ DeviceLoader
 def test_device_loader_visits_every_sample_once_per_epoch():
+    """Bug caught: a DeviceLoader epoch that drops, repeats or unpairs samples, the same order every epoch,
+    or a seed ignored."""
     x = torch.arange(10).view(10, 1, 1, 1).to(torch.uint8)
     y = torch.arange(10)
     loader = data.DeviceLoader(x, y, batch_size=4, shuffle=True, seed=3)
@@ -379,6 +414,8 @@ def test_device_loader_visits_every_sample_once_per_epoch():
 
 
 def test_device_loader_drop_last_transform_and_order():
+    """Bug caught: drop_last keeping the short batch, the transform not applied, or an unshuffled loader
+    out of order."""
     x, y = torch.zeros(10, 1, 2, 2, dtype=torch.uint8), torch.arange(10)
     loader = data.DeviceLoader(x, y, batch_size=4, drop_last=True, transform=lambda b: b.float() + 1)
     batches = list(loader)
@@ -388,6 +425,7 @@ def test_device_loader_drop_last_transform_and_order():
 
 
 def test_device_loader_rejects_bad_input():
+    """Bug caught: images and labels of different lengths, or a batch_size of 0, 2.5 or '32', accepted."""
     with pytest.raises(ValueError, match="10 images but 9 labels"):
         data.DeviceLoader(torch.zeros(10, 1), torch.zeros(9))
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
@@ -411,6 +449,7 @@ def fake_cifar_tensors(monkeypatch):
 
 @pytest.mark.parametrize("augment", [False, True])
 def test_device_loaders_shuffle_and_augment_only_the_training_batches(fake_cifar_tensors, augment):
+    """Bug caught: test batches augmented or shuffled, or training batches not shuffled or augmented."""
     train, test = data.device_loaders("CIFAR10", "cpu", batch_size=16, augment=augment, test_batch_size=8)
     mean, std = data.STATS["CIFAR10"]
     x_test, y_test = fake_cifar_tensors[False]
@@ -430,6 +469,7 @@ def test_device_loaders_shuffle_and_augment_only_the_training_batches(fake_cifar
 
 
 def test_device_loaders_seed_sets_the_shuffle(fake_cifar_tensors):
+    """Bug caught: device_loaders' seed not reaching the training loader's shuffle."""
     def first_epoch(seed):
         train, _ = data.device_loaders("CIFAR10", "cpu", batch_size=16, seed=seed)
         return torch.cat([y for _, y in train])
@@ -438,6 +478,8 @@ def test_device_loaders_seed_sets_the_shuffle(fake_cifar_tensors):
 
 
 def test_a_seeded_subset_does_not_depend_on_the_source_order(monkeypatch):
+    """Bug caught: limit= picking other images from the mirror (class by class) than from the download, or
+    test limit not limit // 5."""
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 10, (300,), generator=g)  # the download's order: classes mixed
     images = torch.arange(300).view(300, 1, 1, 1).expand(300, 3, 1, 1).to(torch.uint8)
@@ -453,6 +495,8 @@ def test_a_seeded_subset_does_not_depend_on_the_source_order(monkeypatch):
 
 
 def test_device_loaders_name_the_bad_argument(fake_cifar_tensors):
+    """Bug caught: a wrong-case dataset name or a bad batch_size, test_batch_size or limit failing without
+    naming the argument."""
     with pytest.raises(ValueError, match=r"unknown dataset 'mnist': use one of 'CIFAR10', 'FashionMNIST', 'MNIST'"
                                          r" \(names are case-sensitive: did you mean 'MNIST'\?\)"):
         data.device_loaders("mnist", "cpu")
@@ -467,6 +511,8 @@ def test_device_loaders_name_the_bad_argument(fake_cifar_tensors):
 
 
 def test_normalize_scales_then_standardises():
+    """Bug caught: normalize dividing by 256, swapping mean and std, or accepting float or
+    mismatched-channel images."""
     images = torch.tensor([[0, 0], [255, 255]], dtype=torch.uint8).view(2, 2, 1, 1)  # two channels
     out = data.normalize(images, (0.2, 0.6), (0.4, 0.8))  # (x / 255 - mean) / std, per channel
     assert out.shape == images.shape and out.dtype == torch.float32
@@ -479,6 +525,8 @@ def test_normalize_scales_then_standardises():
 
 
 def test_random_crop_flip_takes_shifted_or_mirrored_crops():
+    """Bug caught: crops that are not shifted, flips vertical instead of horizontal, or one shift for the
+    whole batch."""
     torch.manual_seed(0)
     images = torch.randint(1, 256, (64, 3, 8, 8), dtype=torch.uint8)
     out = data.random_crop_flip(images, padding=2)
@@ -499,6 +547,7 @@ def test_random_crop_flip_takes_shifted_or_mirrored_crops():
 
 
 def test_device_loaders_normalise_a_seeded_subset(mirror):
+    """Bug caught: MNIST's statistics wrong (the batches not near mean 0, std 1), or the subset not seeded."""
     train, test = data.device_loaders("MNIST", "cpu", batch_size=500, limit=2_000)
     assert (len(train.labels), len(test.labels)) == (2_000, 400)
     x, y = next(iter(train))
@@ -509,6 +558,7 @@ def test_device_loaders_normalise_a_seeded_subset(mirror):
 
 
 def test_random_crop_flip_without_flip_only_shifts():
+    """Bug caught: flip=False still mirroring images, or the default not flipping."""
     torch.manual_seed(0)
     images = torch.randint(1, 256, (64, 1, 8, 8), dtype=torch.uint8)
     assert torch.equal(data.random_crop_flip(images, padding=0, flip=False), images)  # nothing mirrored
@@ -517,6 +567,7 @@ def test_random_crop_flip_without_flip_only_shifts():
 
 
 def test_device_loaders_augment_mnist_with_shifts_only(mirror, monkeypatch):
+    """Bug caught: MNIST digits mirrored by augment=True (a mirrored digit is not a digit)."""
     calls = []
 
     def spy(images, padding=4, flip=True):
@@ -531,6 +582,7 @@ def test_device_loaders_augment_mnist_with_shifts_only(mirror, monkeypatch):
 
 
 def test_device_loaders_drop_last_keeps_every_training_batch_full(mirror):
+    """Bug caught: drop_last not passed to the training loader, or applied to the test set."""
     kept, _ = data.device_loaders("MNIST", "cpu", batch_size=300, limit=1_000, drop_last=True)
     assert len(kept) == 3 and [len(y) for _, y in kept] == [300, 300, 300]
     whole, test = data.device_loaders("MNIST", "cpu", batch_size=300, limit=1_000)
@@ -539,6 +591,8 @@ def test_device_loaders_drop_last_keeps_every_training_batch_full(mirror):
 
 
 def test_cifar10_test_sets_gives_both_mirror_test_folders(cifar_mirror, empty_data_root):
+    """Bug caught: the JPEG test set cached under the lossless set's name, so the two swap or overwrite
+    each other."""
     images = cifar_mirror(split="test-lossless", per_class=2, number=lambda label, i: 10 * i + label)
     _fake_cifar(images.parent, "test", per_class=3, suffix=".jpg")
     (images / "PARTIAL").touch()
@@ -555,6 +609,7 @@ def test_cifar10_test_sets_gives_both_mirror_test_folders(cifar_mirror, empty_da
 
 
 def test_cifar10_test_sets_with_one_test_folder_or_the_pickles(cifar_mirror, empty_data_root, monkeypatch):
+    """Bug caught: cifar10_test_sets failing with one mirror folder or with torchvision's pickles only."""
     (cifar_mirror(split="test", per_class=2) / "PARTIAL").touch()
     sets = data.cifar10_test_sets(download=False)
     assert list(sets) == ["test"] and len(sets["test"][1]) == 20
@@ -608,6 +663,7 @@ def test_a_full_disk_while_copying_mnist_is_not_blamed_on_the_mirror(mirror, emp
 
 
 def test_copying_from_the_mirror_removes_the_part_files_of_killed_copies(mirror, empty_data_root, monkeypatch):
+    """Bug caught: the .part file of a killed copy left in data/ for ever."""
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -639,6 +695,7 @@ def test_a_partial_cifar_cache_is_not_served_silently_without_a_source(cifar_mir
 
 
 def test_a_complete_cifar_cache_serves_without_a_source(cifar_mirror, monkeypatch, recwarn):
+    """Bug caught: a complete cache thrown away (and a download tried) when no mirror is set."""
     monkeypatch.setitem(data.CIFAR10_SIZES, "train", 20)  # 2 per class is "complete" here
     cifar_mirror(per_class=2)
     data.cifar10_tensors(download=False)
@@ -708,6 +765,7 @@ def test_an_empty_pickles_folder_does_not_hide_the_mirror(cifar_mirror, empty_da
 
 
 def test_a_cache_that_cannot_be_written_only_costs_the_cache(cifar_mirror, empty_data_root, monkeypatch):
+    """Bug caught: an unwritable cache folder failing the load, or leaving a half-written cache behind."""
     (cifar_mirror(per_class=1) / "PARTIAL").touch()
     (empty_data_root / "CIFAR10").mkdir(parents=True)
     monkeypatch.setattr(torch, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "disk full")))
@@ -772,12 +830,14 @@ def test_a_half_unzipped_local_copy_does_not_shadow_the_full_mirror(ants_bees, e
 
 
 def test_a_copy_without_a_class_folder_is_one_clear_error(tmp_path):
+    """Bug caught: a copy with ants/ only loaded as a one-class dataset."""
     (tmp_path / "ants").mkdir()
     with pytest.raises(data.DatasetNotFoundError, match="has no class folder bees: a half-unzipped copy"):
         data.AntsBees(tmp_path)
 
 
 def test_a_corrupt_photo_is_named(ants_bees):
+    """Bug caught: a corrupt photo raising PIL's bare error in the middle of training, naming no file."""
     (ants_bees / "train" / "bees" / "1.jpg").write_bytes(b"\xff\xd8 truncated")
     ds = data.hymenoptera("train", download=False)
     with pytest.raises(data.DatasetNotFoundError, match=r"cannot decode .*train/bees/1\.jpg"):
@@ -817,7 +877,7 @@ def test_the_ants_bees_download_is_checked(empty_data_root, tmp_path, monkeypatc
 
 
 def test_device_loaders_carve_the_validation_set_out_of_the_training_images(mirror, mirrored_root):
-    """Bug caught (lessons 05-07): validating on the test split, which then no longer gives an
+    """Bug caught: validating on the test split (lessons 05-07), which then no longer gives an
     unbiased final number. The validation images come from the training split, are not trained
     on, are not augmented, and the test set is untouched."""
     train, test = data.device_loaders("MNIST", "cpu", limit=600)
@@ -834,3 +894,146 @@ def test_device_loaders_carve_the_validation_set_out_of_the_training_images(mirr
     assert torch.equal(again.images, val.images)  # seeded
     with pytest.raises(ValueError, match="val_size=600 leaves nothing to train on"):
         data.device_loaders("MNIST", "cpu", limit=600, val_size=600)
+
+
+@pytest.mark.parametrize("fname, content, problem", [
+    ("train-labels-idx1-ubyte", _idx(np.arange(5)) + b"\0", "header announces 5 values (13 bytes in all), but the file holds 14"),
+    ("train-labels-idx1-ubyte", _idx(np.zeros((5, 2, 2))), "does not start with the IDX magic number 0x00000801"),
+    ("t10k-images-idx3-ubyte", _idx(np.arange(20)), "does not start with the IDX magic number 0x00000803"),
+    ("t10k-images-idx3-ubyte", _idx(np.zeros((2, 3, 4)))[:10], "fewer than an IDX header"),
+], ids=["one byte too many", "images as labels", "labels as images", "cut in the header"])
+def test_an_idx_file_must_be_exactly_what_its_header_announces(tmp_path, fname, content, problem):
+    """Bug caught: a file longer than its header announces (two files concatenated, a wrong
+    download) accepted, or an image file taken for a label file, since only the magic's prefix
+    or a too-short length was checked."""
+    path = tmp_path / fname
+    path.write_bytes(content)
+    assert problem in data._idx_problem(path, fname)
+    path.write_bytes(_idx(np.zeros((2, 3, 4)) if "idx3" in fname else np.arange(5)))
+    assert data._idx_problem(path, fname) is None
+
+
+# ------------------------------------------------------------ data loading: slips no test saw
+class _NoDownload:
+    """A torchvision dataset class that records the download it was asked for, and fails it."""
+
+    asked: list = []
+
+    def __init__(self, root, train=True, download=False, **kwargs):
+        _NoDownload.asked.append((download, socket.getdefaulttimeout()))
+        raise RuntimeError("offline")
+
+
+@pytest.mark.parametrize("load", [lambda: data.fashion_mnist(download=False),
+                                  lambda: data.load_tensors("MNIST", download=False),
+                                  lambda: data.load_tensors("FashionMNIST", download=False)],
+                         ids=["fashion_mnist", "load_tensors-MNIST", "load_tensors-FashionMNIST"])
+def test_download_false_reaches_the_loader(empty_data_root, monkeypatch, load):
+    """Bug caught: download=False dropped on the way (fashion_mnist, load_tensors), so a learner
+    who asked for no download waits for one."""
+    monkeypatch.setattr(_NoDownload, "asked", [])
+    monkeypatch.setattr(datasets, "MNIST", _NoDownload)
+    monkeypatch.setattr(datasets, "FashionMNIST", _NoDownload)
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        load()
+    assert _line(str(info.value), "download:") == "not attempted (download=False)"
+    assert _NoDownload.asked == []
+
+
+def test_a_download_restores_the_socket_timeout(empty_data_root, monkeypatch):
+    """Bug caught: the 30 s socket timeout set for a download left on for the whole process (every
+    later connection of the notebook then times out), or not set during the download."""
+    monkeypatch.setattr(_NoDownload, "asked", [])
+    monkeypatch.setattr(datasets, "MNIST", _NoDownload)
+    before = socket.getdefaulttimeout()
+    with pytest.raises(data.DatasetNotFoundError, match="download failed"):
+        data.mnist(download=True)
+    assert _NoDownload.asked == [(True, data.DOWNLOAD_TIMEOUT_S)]
+    assert socket.getdefaulttimeout() == before
+
+
+def test_fashion_mnist_passes_its_transform_and_split(mirror, mirrored_root):
+    """Bug caught: fashion_mnist dropping its transform or train argument."""
+    test = data.fashion_mnist(train=False, transform=lambda image: "transformed", download=False)
+    assert len(test) == 10_000 and test[0][0] == "transformed"
+
+
+def test_cifar_images_keep_their_orientation_and_upper_case_suffixes(tmp_path):
+    """Bug caught: images transposed by a wrong permute (rows become columns; invisible on the
+    uniform test images), or files named .PNG skipped."""
+    _fake_cifar(tmp_path, "train", per_class=1, suffix=".PNG")
+    rows, cols = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    pixels = np.stack([rows, 2 * cols, np.zeros_like(rows)], axis=-1).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "cifar10-images" / "train" / "airplane" / "0.PNG")
+    x, labels = data._cifar_from_folders(tmp_path / "cifar10-images" / "train")
+    assert x.shape == (10, 3, 32, 32) and torch.equal(labels, torch.arange(10))
+    assert torch.equal(x[0], torch.from_numpy(pixels).permute(2, 0, 1))
+    assert x[0, 0, 5, 0] == 5 and x[0, 0, 0, 5] == 0  # row 5 is bright in the red channel, column 5 is not
+
+
+def test_a_rewritten_image_of_the_same_size_rebuilds_the_cache(cifar_mirror):
+    """Bug caught: the cache fingerprint without the files' modification times, so an image fixed
+    in place (same name, same size) keeps being served from the old cache."""
+    import os
+
+    images = cifar_mirror(per_class=1)
+    (images / "PARTIAL").touch()
+    cat = images / "train" / "cat" / "0.png"
+    pixels = np.zeros((32, 32, 3), dtype=np.uint8)
+    pixels[..., 0] = 3
+    Image.fromarray(pixels).save(cat, compress_level=0)  # uncompressed: the size does not depend on the colour
+    before = data.cifar10_tensors(download=False)[0]
+    size, stamp = cat.stat().st_size, cat.stat().st_mtime_ns
+    pixels[..., 0] = 9
+    Image.fromarray(pixels).save(cat, compress_level=0)
+    os.utime(cat, ns=(stamp + 10**9, stamp + 10**9))
+    assert cat.stat().st_size == size  # the test's premise: only the time tells the change
+    after = data.cifar10_tensors(download=False)[0]
+    assert before[3, 0, 0, 0] == 3 and after[3, 0, 0, 0] == 9
+
+
+def test_a_cache_the_disk_cannot_hold_only_costs_the_cache(cifar_mirror, empty_data_root, monkeypatch):
+    """Bug caught: torch's writer reporting a full disk as a RuntimeError ('unexpected pos'), which
+    escaped as an error instead of costing only the cache."""
+    (cifar_mirror(per_class=1) / "PARTIAL").touch()
+
+    def full(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . unexpected pos 3328 vs 3217")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.warns(UserWarning, match=r"could not write the cache .*RuntimeError.*unexpected pos"):
+        assert len(data.cifar10_tensors(download=False)[1]) == 10
+    assert list((empty_data_root / "CIFAR10").iterdir()) == []  # no half-written file left
+
+
+def test_building_the_cifar_cache_removes_the_part_files_of_killed_builds(cifar_mirror, empty_data_root):
+    """Bug caught: the .part file of a killed cache build left in data/CIFAR10 for ever."""
+    (cifar_mirror(per_class=1) / "PARTIAL").touch()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = empty_data_root / "CIFAR10"
+    folder.mkdir(parents=True)
+    (folder / f".train_uint8.pt.{dead.pid}.part").write_bytes(b"x" * 100)
+    data.cifar10_tensors(download=False)
+    assert [p.name for p in folder.iterdir()] == ["train_uint8.pt"]
+
+
+def test_a_bool_is_not_a_batch_size():
+    """Bug caught: True accepted as batch_size=1 (bool is an int subclass)."""
+    with pytest.raises(TypeError, match="batch_size must be a whole number >= 1, got True"):
+        data.DeviceLoader(torch.zeros(4, 1), torch.zeros(4), batch_size=True)
+
+
+def test_random_crop_flip_reaches_every_offset():
+    """Bug caught: the random offset drawn from 0 .. 2 * padding - 1, so no crop is ever shifted
+    fully to one side."""
+    torch.manual_seed(0)
+    images = torch.randint(1, 256, (200, 1, 6, 6), dtype=torch.uint8)
+    out = data.random_crop_flip(images, padding=1, flip=False)
+    padded = torch.nn.functional.pad(images, (1,) * 4)
+    offsets = set()
+    for i in range(len(images)):
+        offsets |= {(r, c) for r in range(3) for c in range(3)
+                    if torch.equal(out[i], padded[i, :, r:r + 6, c:c + 6])}
+    assert offsets == {(r, c) for r in range(3) for c in range(3)}

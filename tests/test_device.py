@@ -20,6 +20,7 @@ def machine(monkeypatch):
 
 
 def test_get_device_prefers_cuda_then_mps_then_the_cpu(machine):
+    """Bug caught: the device order changed, so a machine with a GPU trains on the CPU."""
     machine(cuda=True, mps=True)
     assert device.get_device() == torch.device("cuda")
     machine(cuda=False, mps=True)
@@ -29,6 +30,8 @@ def test_get_device_prefers_cuda_then_mps_then_the_cpu(machine):
 
 
 def test_get_device_can_be_forced(machine, monkeypatch):
+    """Bug caught: COURSE_DEVICE's case or spaces not ignored, cuda:N refused, or the argument not winning
+    over the variable."""
     machine(cuda=True, mps=True, gpus=2)
     for value, expected in [("cpu", "cpu"), (" CPU\n", "cpu"), ("mps", "mps"), ("Cuda:1", "cuda:1")]:
         monkeypatch.setenv("COURSE_DEVICE", value)
@@ -41,6 +44,8 @@ def test_get_device_can_be_forced(machine, monkeypatch):
 
 @pytest.mark.parametrize("value", ["tpu", "gpu", "cuda:x", "cpu:0", "meta", "cuda:"])
 def test_an_unknown_device_is_a_clear_error(machine, monkeypatch, value):
+    """Bug caught: a device name the course does not know (tpu, cuda:x, cuda:) passed on to torch's own
+    error."""
     machine(cuda=False, mps=False)
     monkeypatch.setenv("COURSE_DEVICE", value)
     with pytest.raises(ValueError) as error:
@@ -54,6 +59,8 @@ def test_an_unknown_device_is_a_clear_error(machine, monkeypatch, value):
 
 @pytest.mark.parametrize("value, has", [("cuda", "mps, cpu"), ("mps", "cpu"), ("cuda:2", "cuda (cuda:0 to cuda:1), cpu")])
 def test_an_unavailable_device_is_one_line_naming_what_the_machine_has(machine, monkeypatch, value, has):
+    """Bug caught: a device this machine lacks (cuda:2 of two GPUs) accepted, or the error not listing the
+    devices it has."""
     machine(cuda=value == "cuda:2", mps=value == "cuda", gpus=2)
     monkeypatch.setenv("COURSE_DEVICE", value)
     with pytest.raises(ValueError) as error:
@@ -63,6 +70,7 @@ def test_an_unavailable_device_is_one_line_naming_what_the_machine_has(machine, 
 
 
 def test_setup_refuses_an_unavailable_device_before_reporting_it(machine, monkeypatch, capsys):
+    """Bug caught: setup() printing 'device: cuda' before the bad COURSE_DEVICE fails."""
     machine(cuda=False)
     monkeypatch.setenv("COURSE_DEVICE", "cuda")
     with pytest.raises(ValueError, match="COURSE_DEVICE='cuda'"):
@@ -75,6 +83,7 @@ def _draw():
 
 
 def test_seed_everything_makes_every_generator_repeat():
+    """Bug caught: seed_everything forgetting one of Python's, NumPy's or PyTorch's generators."""
     device.seed_everything(123)
     first = _draw()
     device.seed_everything(123)
@@ -84,6 +93,7 @@ def test_seed_everything_makes_every_generator_repeat():
 
 
 def test_setup_seeds_and_reports(capsys, monkeypatch):
+    """Bug caught: setup() ignoring its seed, or its report line missing the device, mode or seed."""
     monkeypatch.setenv("COURSE_QUICK", "1")
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     dev = device.setup(seed=7)
@@ -125,8 +135,47 @@ def test_cpu_has_avx512_follows_the_cpu_and_onednns_cap(monkeypatch, capability,
     (False, True, True, False),
 ])
 def test_use_bf16_needs_native_bfloat16_units(monkeypatch, avx512, bf16, amx, expected):
+    """Bug caught: bfloat16 autocast chosen on a CPU that only emulates it (slower than float32), or
+    refused on CUDA."""
     monkeypatch.setattr(device, "cpu_has_avx512", lambda: avx512)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     assert device.use_bf16("cpu") is expected
     assert device.use_bf16("cuda") and not device.use_bf16("mps")
+
+
+def test_one_gpu_is_named_without_a_range(machine, monkeypatch):
+    """Bug caught: a machine with one GPU described as 'cuda (cuda:0 to cuda:0)', or a GPU index
+    equal to the count (cuda:1 of one GPU) accepted."""
+    machine(cuda=True, gpus=1)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda:1")
+    with pytest.raises(ValueError) as error:
+        device.get_device()
+    assert str(error.value).endswith("This machine has: cuda, cpu: pick one of those, or unset it for the best one.")
+    monkeypatch.setenv("COURSE_DEVICE", "cuda:0")
+    assert device.get_device() == torch.device("cuda:0")
+
+
+def test_synchronize_waits_for_the_device_it_is_given(monkeypatch):
+    """Bug caught: synchronize skipping CUDA or MPS (a timing then measures only the queueing), or
+    waiting for the default GPU instead of the one given."""
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda dev=None: waited.append(("cuda", dev)))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: waited.append(("mps", None)))
+    device.synchronize("cpu")
+    assert waited == []  # nothing to wait for on the CPU
+    device.synchronize("cuda:1")
+    device.synchronize(torch.device("mps"))
+    assert waited == [("cuda", torch.device("cuda:1")), ("mps", None)]
+
+
+@pytest.mark.parametrize("variable, isa", [("ONEDNN_MAX_CPU_ISA", "AVX"), ("ONEDNN_MAX_CPU_ISA", " avx2 "),
+                                           ("DNNL_MAX_CPU_ISA", "AVX2"), ("DNNL_MAX_CPU_ISA", "sse41")])
+def test_any_cap_below_avx512_keeps_the_default_layout(monkeypatch, variable, isa):
+    """Bug caught: a cap to plain AVX, or one set through oneDNN's older variable DNNL_MAX_CPU_ISA,
+    not seen, so channels_last runs oneDNN's kernels that hang."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, isa)
+    assert not device.cpu_has_avx512() and not device.use_channels_last("cpu")

@@ -43,6 +43,8 @@ def _scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
 
 
 def test_tensorboard_logger_writes_scalars_that_read_back(tmp_path):
+    """Bug caught: TensorBoard tags in the wrong order (train/loss), a wrong step, or log_scalar points
+    lost."""
     with log.TensorBoardLogger(str(tmp_path / "runs" / "toy")) as tb:
         assert tb.log_dir == str(tmp_path / "runs" / "toy")
         for epoch, metrics in EPOCHS.items():
@@ -60,6 +62,8 @@ def test_tensorboard_logger_writes_scalars_that_read_back(tmp_path):
 
 
 def test_tensorboard_logger_flushes_each_epoch_for_live_viewing(tmp_path):
+    """Bug caught: an epoch's scalars held back until close(), so TensorBoard shows nothing while training
+    runs."""
     tb = log.TensorBoardLogger(str(tmp_path), flush_secs=3600)
     tb(1, EPOCHS[1])
     assert _scalars(tmp_path)["loss/val"] == [(1, pytest.approx(1.7))]  # before close()
@@ -67,6 +71,7 @@ def test_tensorboard_logger_flushes_each_epoch_for_live_viewing(tmp_path):
 
 
 def test_tensorboard_logger_is_a_fit_callback(tmp_path):
+    """Bug caught: the logger's values not fit's history, or the epoch number logged as a curve."""
     torch.manual_seed(0)
     x = torch.randn(64, 5)
     loader = data.DeviceLoader(x, x[:, :3].argmax(1), batch_size=16)
@@ -105,6 +110,8 @@ def _dashboard_warnings(caught) -> list[str]:
 
 
 def test_tensorboard_logger_survives_its_folder_removed_mid_run(tmp_path, thread_errors):
+    """Bug caught: a run folder removed mid-run crashing training, warning every epoch, or being silently
+    re-created."""
     log_dir = tmp_path / "runs" / "mlp"
     tb = log.TensorBoardLogger(log_dir)
 
@@ -129,6 +136,7 @@ def test_tensorboard_logger_survives_its_folder_removed_mid_run(tmp_path, thread
 
 @pytest.mark.parametrize("where", ["under_a_file", "is_a_file"])
 def test_tensorboard_logger_on_a_folder_it_cannot_make_warns_once_then_does_nothing(tmp_path, where):
+    """Bug caught: a log folder under a file crashing training or overwriting that file."""
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder")
     log_dir = a_file / "runs" if where == "under_a_file" else a_file
@@ -144,7 +152,8 @@ def test_tensorboard_logger_on_a_folder_it_cannot_make_warns_once_then_does_noth
 
 
 def test_tensorboard_logger_on_a_full_or_forbidden_disk_warns_once(tmp_path, monkeypatch):
-    """Root may write anywhere, so a chmod cannot make a folder unwritable for the tests: the
+    """Bug caught: a full disk (ENOSPC) crashing training or warning every epoch; what was written is kept.
+    Root may write anywhere, so a chmod cannot make a folder unwritable for the tests: the
     write itself is made to fail, as it does on a full disk or without permission."""
     tb = log.TensorBoardLogger(tmp_path / "run")
     tb(1, EPOCHS[1])
@@ -168,6 +177,7 @@ def test_tensorboard_logger_on_a_full_or_forbidden_disk_warns_once(tmp_path, mon
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write to any folder")
 def test_tensorboard_logger_in_a_read_only_folder_warns_once(tmp_path):
+    """Bug caught: a read-only log folder raising PermissionError instead of one DashboardWarning."""
     tmp_path.chmod(0o500)
     try:
         with pytest.warns(log.DashboardWarning, match="PermissionError"):
@@ -179,6 +189,7 @@ def test_tensorboard_logger_in_a_read_only_folder_warns_once(tmp_path):
 
 
 def test_tensorboard_logger_defaults_to_the_courses_runs_folder(tmp_path, monkeypatch):
+    """Bug caught: the default log folder under the current directory instead of the course's runs/."""
     monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
     with log.TensorBoardLogger() as tb:
         tb(1, EPOCHS[1])
@@ -187,6 +198,7 @@ def test_tensorboard_logger_defaults_to_the_courses_runs_folder(tmp_path, monkey
 
 
 def test_tensorboard_logger_flushes_log_scalar_every_flush_secs(tmp_path):
+    """Bug caught: log_scalar writing at every call (flush_secs ignored) or never until close()."""
     tb = log.TensorBoardLogger(tmp_path, flush_secs=3600)
     tb.log_scalar("grad_norm", 1.0, 1)
     assert "grad_norm" not in _scalars(tmp_path)  # kept for the next flush
@@ -212,6 +224,7 @@ def connections(monkeypatch):
 
 
 def test_visdom_logger_without_server_warns_once_then_does_nothing(run_within, connections):
+    """Bug caught: without a server, a warning (or a connection attempt) per call, or an unbounded probe."""
     port = _closed_port()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -265,6 +278,7 @@ def _stalled_server(accept: bool):
 
 @pytest.mark.parametrize("accept", [False, True], ids=["listens", "accepts"])
 def test_visdom_logger_gives_up_on_a_server_that_never_answers(run_within, accept, monkeypatch):
+    """Bug caught: visdom's requests without a timeout, which hang training on a silent server."""
     # visdom's own client would wait forever here; the logger's timeout must not. Each request
     # gives up after `timeout` seconds (1 s here), which the ceilings below leave room for.
     import requests
@@ -291,6 +305,7 @@ def test_visdom_logger_gives_up_on_a_server_that_never_answers(run_within, accep
 
 
 def test_visdom_logger_gives_up_on_a_server_that_is_not_visdom():
+    """Bug caught: an HTTP server that is not visdom (HTTP errors) taken for a working dashboard."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -304,6 +319,7 @@ def test_visdom_logger_gives_up_on_a_server_that_is_not_visdom():
 
 
 def test_visdom_logger_logs_to_the_courses_environment_by_default():
+    """Bug caught: the logger's default env not the one `course.sh visdom` opens."""
     with pytest.warns(log.DashboardWarning):
         logger = log.VisdomLogger(port=_closed_port())
     assert logger.env == "pytorch-course" == config.VISDOM_ENV
@@ -328,3 +344,22 @@ def test_visdom_logger_warns_once_about_plain_http_to_another_machine(monkeypatc
         log.VisdomLogger(server="http://127.0.0.1")
     plain = [str(w.message) for w in caught if "plain HTTP" in str(w.message)]
     assert len(plain) == 1 and "visdom.example.org" in plain[0] and "SSH tunnel" in plain[0]
+
+
+# ------------------------------------------------------------------ file writing: slips no test saw
+def test_two_loggers_started_in_one_second_write_two_event_files(tmp_path):
+    """Bug caught: event file names told apart by time, host and pid only, so two loggers made in
+    the same second (a re-run cell) write into one file and TensorBoard mixes the runs."""
+    first, second = log.TensorBoardLogger(tmp_path), log.TensorBoardLogger(tmp_path)
+    first(1, {"train_loss": 1.0})
+    second(1, {"train_loss": 2.0})
+    first.close()
+    second.close()
+    assert first.path != second.path and len(list(tmp_path.iterdir())) == 2
+
+
+def test_flags_and_text_in_the_metrics_are_not_plotted(tmp_path):
+    """Bug caught: a bool metric (a 'stopped' flag) logged as a 0/1 curve, or text breaking the logger."""
+    with log.TensorBoardLogger(tmp_path) as tb:
+        tb(1, {"epoch": 1, "train_loss": 1.0, "stopped": True, "note": "warm-up"})
+    assert set(_scalars(tmp_path)) == {"loss/train"}

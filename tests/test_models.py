@@ -12,6 +12,8 @@ from helpers import models
 
 
 def test_mlp_shapes_and_parameter_count():
+    """Bug caught: MLP layers mis-sized (a width not carried to the next layer), or count_parameters
+    miscounting."""
     model = models.MLP(784, [256, 128], 10)
     assert model(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
     assert models.count_parameters(model) == 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
@@ -21,12 +23,14 @@ def test_mlp_shapes_and_parameter_count():
 
 @pytest.mark.parametrize("channels, size", [(1, 28), (3, 32)])
 def test_lenet5_takes_mnist_and_cifar_images(channels, size):
+    """Bug caught: LeNet-5 padding 28x28 or 32x32 images wrongly, so the trunk does not end at 16x5x5."""
     model = models.LeNet5(in_channels=channels, image_size=size)
     assert model(torch.zeros(2, channels, size, size)).shape == (2, 10)
     assert model.features(torch.zeros(2, channels, size, size)).shape == (2, 16, 5, 5)
 
 
 def test_residual_block_adds_the_shortcut():
+    """Bug caught: a residual block whose identity shortcut is not added before the final ReLU."""
     same = models.ResidualBlock(16, 16)
     assert isinstance(same.shortcut, torch.nn.Identity)
     torch.nn.init.zeros_(same.body[-1].weight)  # silence the residual branch: F(x) = 0
@@ -38,6 +42,7 @@ def test_residual_block_adds_the_shortcut():
 
 
 def test_resnet18_for_cifar():
+    """Bug caught: ResNet-18's parameter count off (a wrong projection, bias or stage)."""
     model = models.resnet18()
     model.eval()
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
@@ -45,6 +50,7 @@ def test_resnet18_for_cifar():
 
 
 def test_resnet_halves_the_resolution_at_each_later_stage():
+    """Bug caught: a stage striding at the wrong block, or the first stage downsampling."""
     model = models.ResNet(blocks=(1, 1, 1, 1), widths=(8, 16, 32, 64))
     model.eval()
     shapes = []
@@ -58,6 +64,7 @@ def test_resnet_halves_the_resolution_at_each_later_stage():
 
 
 def test_mlp_is_not_linear_and_drops_out_only_in_training():
+    """Bug caught: an MLP without its activations, or dropout active in eval mode."""
     torch.manual_seed(0)
     model = models.MLP(4, [16], 3, dropout=0.5)
     model.eval()
@@ -81,6 +88,7 @@ def _layer_configs():
 
 
 def test_conv_output_size_matches_conv2d_and_pooling():
+    """Bug caught: conv_output_size's formula off by one, padding counted once, or dilation misplaced."""
     for size, k, s, p, d in _layer_configs():
         x = torch.zeros(1, 1, size, size + 1)  # a non-square input: height and width both checked
         out = torch.nn.functional.conv2d(x, torch.zeros(1, 1, k, k), stride=s, padding=p, dilation=d)
@@ -94,6 +102,8 @@ def test_conv_output_size_matches_conv2d_and_pooling():
 
 
 def test_conv_output_size_rejects_impossible_layers():
+    """Bug caught: a window larger than the input, stride 0 or negative padding giving a size instead of an
+    error."""
     with pytest.raises(ValueError, match="larger than the padded input"):
         models.conv_output_size(2, 5)
     with pytest.raises(ValueError, match="stride must be a positive int"):
@@ -103,6 +113,8 @@ def test_conv_output_size_rejects_impossible_layers():
 
 
 def test_small_cnn_shapes_and_block_order():
+    """Bug caught: SmallCNN's blocks in the wrong order (pool before the first conv) or its convolutions
+    with a bias."""
     model = models.SmallCNN(widths=(8, 16, 32), in_channels=3, num_classes=10)
     shapes = []
     for block in model.features:
@@ -210,6 +222,8 @@ ARCHITECTURES = {  # name: (build(in_channels), expected parameter count(in_chan
 @pytest.mark.parametrize("name, in_channels", [(name, c) for name in ARCHITECTURES for c in (3, 1)
                                                 if c == 3 or not name.startswith("cifar_resnet")])  # RGB only
 def test_classic_architectures_shapes_backward_and_parameter_counts(name, in_channels):
+    """Bug caught: an architecture's layer mis-sized (parameter count), a wrong output shape, or a layer
+    cut off from the gradient."""
     build, expected_params = ARCHITECTURES[name]
     torch.manual_seed(0)
     model = build(in_channels)
@@ -221,6 +235,8 @@ def test_classic_architectures_shapes_backward_and_parameter_counts(name, in_cha
 
 
 def test_inception_concatenates_four_branches_with_their_kernels():
+    """Bug caught: an Inception branch with the wrong kernel, padding or pooling stride, or the branches
+    concatenated out of order."""
     block = models.Inception(20, 4, (6, 8), (2, 3), 5)
     assert block.out_channels == 4 + 8 + 3 + 5
     out = block(torch.randn(2, 20, 9, 9))
@@ -237,6 +253,7 @@ def test_inception_concatenates_four_branches_with_their_kernels():
 
 
 def test_vgg_block_is_num_convs_3x3_then_a_pool():
+    """Bug caught: a VGG block with one convolution too few or its channels wired wrongly."""
     block = models.vgg_block(3, 8, 2)
     convs = [m for m in block if isinstance(m, torch.nn.Sequential)]
     assert [c[0].kernel_size for c in convs] == [(3, 3), (3, 3)]
@@ -247,6 +264,8 @@ def test_vgg_block_is_num_convs_3x3_then_a_pool():
 
 @pytest.mark.parametrize("c_in, c_out, stride", [(16, 16, 1), (16, 32, 2)])
 def test_plain_block_is_the_same_layers_without_the_addition(c_in, c_out, stride):
+    """Bug caught: shortcut=False dropping or keeping the wrong layers, or the projection present where
+    shapes match."""
     torch.manual_seed(0)
     x = torch.randn(2, c_in, 8, 8)
     for shortcut in (True, False):
@@ -270,6 +289,7 @@ def test_plain_block_is_the_same_layers_without_the_addition(c_in, c_out, stride
 @pytest.mark.parametrize("build", [lambda s: models.cifar_resnet(8, shortcuts=s),
                                    lambda s: models.ResNet((1, 1), (8, 16), shortcuts=s)])
 def test_shortcuts_switch_reaches_every_block(build):
+    """Bug caught: shortcuts=False not passed on to every block of the network."""
     x1, x2 = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)
     outputs = {}
     for shortcuts in (True, False):
@@ -285,11 +305,14 @@ def test_shortcuts_switch_reaches_every_block(build):
 
 
 def test_resnet18_passes_the_shortcuts_switch_on():
+    """Bug caught: resnet18(shortcuts=...) ignoring its argument."""
     assert all(block.shortcut is None for block in models.resnet18(shortcuts=False).stages)
     assert all(block.shortcut is not None for block in models.resnet18().stages)
 
 
 def test_cifar_resnet_stages_and_depth_check():
+    """Bug caught: cifar_resnet's n not (depth - 2) / 6, a depth of another form accepted, or width 0
+    accepted."""
     model = models.cifar_resnet(14, width=8).eval()
     shapes = []
     for block in model.stages:
@@ -308,6 +331,7 @@ def test_cifar_resnet_stages_and_depth_check():
 
 
 def test_resnet9_adds_its_residuals_and_scales_the_logits():
+    """Bug caught: ResNet-9 without its residual additions or its 1/8 logit scale."""
     model = models.resnet9(width=16).eval()
     assert isinstance(model.head[0], torch.nn.AdaptiveMaxPool2d)
     x = torch.randn(2, 3, 32, 32)
@@ -319,6 +343,7 @@ def test_resnet9_adds_its_residuals_and_scales_the_logits():
 
 
 def test_dense_block_grows_by_growth_rate_per_layer():
+    """Bug caught: a dense block not passing its input through unchanged, or a transition not halving."""
     block = models.DenseBlock(5, growth_rate=3, num_layers=4).eval()
     assert block.out_channels == 5 + 4 * 3
     x = torch.randn(2, 5, 6, 6)
@@ -332,6 +357,7 @@ def test_dense_block_grows_by_growth_rate_per_layer():
 
 
 def test_depthwise_separable_conv_and_its_savings():
+    """Bug caught: the depthwise convolution without groups, or count_macs ignoring groups."""
     block = models.DepthwiseSeparableConv(8, 16, stride=2)
     assert block.depthwise[0].groups == 8 and block.depthwise[0].out_channels == 8
     assert block.pointwise[0].kernel_size == (1, 1)
@@ -343,6 +369,7 @@ def test_depthwise_separable_conv_and_its_savings():
 
 
 def test_count_macs_is_exact_for_conv_and_linear():
+    """Bug caught: count_macs using out_channels or ignoring groups, stride or padding for a convolution."""
     conv = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)  # 9x9 => 5x5; each output sees 4/2 channels
     assert models.count_macs(conv, (4, 9, 9)) == 6 * 5 * 5 * 2 * 3 * 3
     assert models.count_macs(torch.nn.Linear(7, 3), (7,)) == 7 * 3
@@ -351,6 +378,8 @@ def test_count_macs_is_exact_for_conv_and_linear():
 
 
 def test_count_macs_runs_in_eval_mode_and_restores_each_modules_mode():
+    """Bug caught: count_macs running in training mode (BatchNorm refuses a batch of one, statistics
+    change) or not restoring modes."""
     # BatchNorm in training mode refuses a batch of one: the count must run in eval mode.
     model = torch.nn.Sequential(torch.nn.Linear(7, 3), torch.nn.BatchNorm1d(3), torch.nn.Dropout())
     model.train()
@@ -364,6 +393,8 @@ def test_count_macs_runs_in_eval_mode_and_restores_each_modules_mode():
 
 
 def test_count_macs_rejects_a_wrong_input_shape_clearly():
+    """Bug caught: a batch dimension, a zero, a float or an empty input_shape accepted, or LeNet-5's count
+    wrong."""
     model = models.SmallCNN(widths=(8, 16))
     with pytest.raises(ValueError, match=r"does not take an input of shape \(1, 28, 28\): .*3 channels"):
         models.count_macs(model, (1, 28, 28))
@@ -381,6 +412,8 @@ def _no_download(*args, **kwargs):
 
 
 def test_torchvision_model_falls_back_to_random_weights_offline(monkeypatch):
+    """Bug caught: offline, torchvision_model crashing or warning more than one line instead of keeping
+    random weights."""
     def offline(self, *args, **kwargs):
         raise OSError("no network here")
 
@@ -398,6 +431,7 @@ def test_torchvision_model_falls_back_to_random_weights_offline(monkeypatch):
 
 
 def test_torchvision_model_loads_weights_when_they_can_be_had(monkeypatch):
+    """Bug caught: the pretrained weights not loaded, or the head not replaced."""
     reference = torchvision.models.resnet18().state_dict()
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", lambda self, *a, **k: reference)
     with warnings.catch_warnings():
@@ -410,6 +444,7 @@ def test_torchvision_model_loads_weights_when_they_can_be_had(monkeypatch):
 
 @pytest.mark.parametrize("name, head", [("mobilenet_v3_small", "classifier.3"), ("squeezenet1_1", "classifier.1")])
 def test_torchvision_model_without_weights_never_downloads(monkeypatch, name, head):
+    """Bug caught: pretrained=False still downloading, or a SqueezeNet/MobileNet head not replaced."""
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", _no_download)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_download)
     with warnings.catch_warnings():
@@ -423,6 +458,7 @@ def test_torchvision_model_without_weights_never_downloads(monkeypatch, name, he
 
 
 def test_torchvision_model_rejects_unknown_names():
+    """Bug caught: a misspelt or non-classification model name raising torchvision's bare KeyError."""
     with pytest.raises(ValueError, match=r"unknown torchvision model 'resnet81': try resnet18"):
         models.torchvision_model("resnet81", 10, pretrained=False)
     with pytest.raises(ValueError, match=r"unknown torchvision model 'fasterrcnn_resnet50_fpn'.*list_models"):
@@ -434,6 +470,7 @@ def test_torchvision_model_rejects_unknown_names():
     (models.GoogLeNet, "blocks", (320, 4, 4)), (models.DenseNet, "features", (132, 4, 4)),
     (models.MobileNet, "features", (512, 4, 4)), (lambda: models.MobileNet(width_mult=0.25), "features", (128, 4, 4))])
 def test_each_trunk_ends_where_its_head_expects(build, trunk, shape):
+    """Bug caught: a trunk whose output shape no longer matches what its head is built for."""
     model, x = build(), torch.zeros(2, 3, 32, 32)
     stem = getattr(model, "stem", torch.nn.Identity())
     assert getattr(model, trunk)(stem(x)).shape[1:] == shape
@@ -493,6 +530,7 @@ def test_count_macs_counts_every_convolution_and_recurrent_layer(layer, shape, e
 
 
 def test_count_macs_names_the_layers_it_leaves_out():
+    """Bug caught: a layer with weights left out of the count without a warning, or norms warned about."""
     class Attention(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -547,3 +585,43 @@ def test_torchvision_googlenet_returns_one_tensor_in_training_mode():
         model, _ = models.torchvision_model("googlenet", num_classes=3, pretrained=False)
     out = model.train()(torch.zeros(2, 3, 64, 64))
     assert isinstance(out, torch.Tensor) and out.shape == (2, 3)
+
+
+# ------------------------------------------------------------------ counting: slips no test saw
+def test_count_macs_counts_a_linear_layer_at_every_position_of_a_sequence():
+    """Bug caught: a Linear layer counted as in_features * out_features once, not once per row of
+    its input, so a layer applied to each of 10 time steps is counted a tenth."""
+    assert models.count_macs(torch.nn.Linear(8, 4), (10, 8)) == 10 * 8 * 4
+
+
+def test_count_macs_multiplies_both_sides_of_a_kernel():
+    """Bug caught: a kernel's size taken as its first side only, wrong for a 1x3 or 3x1 kernel."""
+    conv = torch.nn.Conv2d(3, 4, (1, 3))  # 5x7 => 5x5
+    assert models.count_macs(conv, (3, 5, 7)) == 4 * 5 * 5 * 3 * 1 * 3
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+def test_count_macs_counts_an_lstm_projection_and_an_unbatched_rnn():
+    """Bug caught: an LSTM's proj_size ignored (its state is the projection, which has MACs of its
+    own), or a 2-d (unbatched) input's feature size taken for its batch size."""
+    class Unbatched(torch.nn.Module):
+        def __init__(self, rnn):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x):
+            return self.rnn(x[0])[0]  # the sequence alone, [steps, features]
+
+    projected = Unbatched(torch.nn.LSTM(10, 20, proj_size=5))
+    assert models.count_macs(projected, (7, 10)) == 7 * (4 * 20 * (10 + 5) + 20 * 5)
+    assert models.count_macs(Unbatched(torch.nn.RNN(10, 6)), (7, 10)) == 7 * 6 * (10 + 6)
+
+
+def test_count_macs_leaves_no_hook_behind():
+    """Bug caught: the counting hooks not removed, so every later forward pass runs (and leaks into)
+    them."""
+    model = models.LeNet5()
+    models.count_macs(model, (1, 28, 28))
+    with pytest.raises(ValueError):
+        models.count_macs(model, (3, 28, 28))
+    assert not any(m._forward_hooks for m in model.modules())

@@ -13,6 +13,8 @@ def _close_figures():
 
 
 def test_live_curves_groups_metrics_into_panels():
+    """Bug caught: LiveCurves grouping by split instead of by metric, plotting epoch or lr, or losing a
+    line's label."""
     curves = plot.LiveCurves(metrics=("loss", "acc"))
     for epoch, (loss, acc) in enumerate([(1.0, 0.5), (0.5, 0.8)], start=1):
         curves(epoch, {"epoch": epoch, "train_loss": loss, "val_loss": loss + 0.1, "val_acc": acc, "lr": 0.1})
@@ -25,6 +27,7 @@ def test_live_curves_groups_metrics_into_panels():
 
 
 def test_function_grid_draws_autograd_derivatives():
+    """Bug caught: the derivative line drawn from the function itself, or the unused panel left with axes."""
     x = torch.linspace(-2, 2, 5)
     fig = plot.function_grid({"square": lambda t: t ** 2, "relu": torch.relu}, x=x, ncols=3)
     square_ax = fig.axes[0]
@@ -35,6 +38,7 @@ def test_function_grid_draws_autograd_derivatives():
 
 
 def test_surface_draws_trajectories_on_both_views():
+    """Bug caught: a trajectory's x and y swapped on the contour view, or its end marker on the start."""
     def bowl(x, y):
         return x ** 2 + y ** 2
 
@@ -47,6 +51,7 @@ def test_surface_draws_trajectories_on_both_views():
 
 
 def test_live_curves_redraws_in_place_after_every_epoch(monkeypatch):
+    """Bug caught: a new figure per epoch (not one updated output), or figures left open."""
     import IPython.display
 
     shown = []  # (what, epochs drawn in the loss panel) per display call
@@ -74,6 +79,8 @@ def _pixels(ax) -> np.ndarray:
 
 
 def test_show_images_accepts_common_layouts_and_rejects_others():
+    """Bug caught: images out of order, titles not from class_names, uint8 not scaled, mean and std swapped
+    when un-normalising."""
     images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
     fig = plot.show_images(images, labels=torch.tensor([4, 3, 2, 1, 0]), ncols=3, class_names=list("abcde"))
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
@@ -91,6 +98,7 @@ def test_show_images_accepts_common_layouts_and_rejects_others():
 
 
 def test_confusion_matrix_counts_pairs():
+    """Bug caught: a transposed confusion matrix, rows normalised by column sums, or axis labels swapped."""
     targets = torch.tensor([0, 0, 0, 1, 2, 2, 2, 2, 1])
     predictions = torch.tensor([0, 1, 1, 1, 2, 0, 2, 2, 0])
     cm = plot.confusion_matrix(targets, predictions, 3)
@@ -106,6 +114,8 @@ def test_confusion_matrix_counts_pairs():
 
 
 def test_confusion_matrix_rejects_bad_input():
+    """Bug caught: targets and predictions of different lengths, or a class index out of range, counted
+    silently."""
     with pytest.raises(ValueError, match="3 targets but 2 predictions"):
         plot.confusion_matrix([0, 1, 2], [0, 1], 3)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
@@ -113,6 +123,8 @@ def test_confusion_matrix_rejects_bad_input():
 
 
 def test_show_filters_draws_each_filter_stretched_on_its_own():
+    """Bug caught: filters transposed, stretched over all filters together, a constant one divided by zero,
+    or a layer not accepted."""
     weight = torch.zeros(3, 1, 2, 3)
     weight[0, 0] = torch.tensor([[0., 1, 2], [3, 4, 5]])  # non-square, asymmetric: catches transposes
     weight[1, 0] = -10 * weight[0, 0]                     # another scale and sign
@@ -132,6 +144,8 @@ def test_show_filters_draws_each_filter_stretched_on_its_own():
 
 
 def test_feature_maps_hooks_named_layers_and_restores_the_model():
+    """Bug caught: feature maps taken in training mode (BatchNorm's batch statistics), hooks left behind,
+    or the mode not restored."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.ReLU())
     model.train()
@@ -149,6 +163,8 @@ def test_feature_maps_hooks_named_layers_and_restores_the_model():
 
 
 def test_show_feature_maps_one_row_per_layer():
+    """Bug caught: a map other than image 0's channel c drawn, or a layer with fewer channels filling every
+    panel."""
     a = torch.randn(2, 3, 2, 2)
     a[0, 1] = torch.tensor([[3., 0], [1, 2]])
     fig = plot.show_feature_maps({"a": a, "b": torch.ones(1, 1, 4, 4)}, max_channels=2)
@@ -161,6 +177,8 @@ def test_show_feature_maps_one_row_per_layer():
 
 
 def test_compare_curves_draws_one_line_per_run_in_each_panel():
+    """Bug caught: epochs counted from 0 (fit's start at 1), runs unlabelled, or a metric no run recorded
+    drawn as empty."""
     runs = {"plain": {"train_loss": [2.0, 1.5, 1.2], "val_acc": [0.3, 0.4, 0.5]},
             "residual": {"train_loss": [1.8, 1.0, 0.7], "val_acc": [0.35, 0.55, 0.6]}}
     fig = plot.compare_curves(runs, metrics=("train_loss", "val_acc"))
@@ -174,6 +192,8 @@ def test_compare_curves_draws_one_line_per_run_in_each_panel():
 
 
 def test_show_top_classes_draws_the_k_most_probable_best_first():
+    """Bug caught: the least probable classes drawn, the best one at the bottom, or a uint8 image not
+    scaled."""
     probabilities = torch.tensor([0.05, 0.6, 0.1, 0.25])
     image = torch.zeros(3, 4, 5, dtype=torch.uint8)
     image[0] = 255                                                 # a red image, not square: catches transposes
@@ -191,6 +211,8 @@ def test_show_top_classes_draws_the_k_most_probable_best_first():
 
 
 def test_format_table_aligns_numbers_right_and_marks_missing_values():
+    """Bug caught: numbers aligned left, ints without separators, floats not to 4 digits, or a missing
+    value shown as None."""
     rows = [{"model": "LeNet-5", "params": 62006, "acc": 0.98765},
             {"model": "ResNet-18", "params": 11173962}]
     lines = plot.format_table(rows).splitlines()
@@ -201,3 +223,103 @@ def test_format_table_aligns_numbers_right_and_marks_missing_values():
     assert picked[0].startswith("    params | model")
     with pytest.raises(ValueError, match="at least one column"):
         plot.format_table([])
+
+
+# ------------------------------------------------------------------ plotting arguments
+def test_live_curves_has_a_legend_and_the_title_it_was_given():
+    """Bug caught: LiveCurves' title argument dropped, or its panels drawn without a legend."""
+    curves = plot.LiveCurves(title="MLP on MNIST")
+    curves(1, {"train_loss": 1.0, "val_loss": 1.2, "train_acc": 0.5})
+    fig = curves.figure()
+    assert fig.get_suptitle() == "MLP on MNIST"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train_loss", "val_loss"]
+    assert plot.LiveCurves().figure().get_suptitle() == ""
+
+
+def test_function_grid_draws_every_function_and_no_derivative_when_asked():
+    """Bug caught: rows counted with // (4 functions in 3 columns get one row, the 4th is lost), or
+    derivatives=False still drawing the derivative."""
+    x = torch.linspace(-1, 1, 5)
+    functions = {"a": torch.sin, "b": torch.cos, "c": torch.tanh, "d": torch.sigmoid}
+    fig = plot.function_grid(functions, x=x, ncols=3, derivatives=False)
+    assert len(fig.axes) == 6 and [ax.get_title() for ax in fig.axes[:4]] == ["a", "b", "c", "d"]
+    assert [len(ax.lines) for ax in fig.axes[:4]] == [3, 3, 3, 3]  # the function and the two axes' lines
+    assert np.allclose(fig.axes[3].lines[0].get_ydata(), torch.sigmoid(x).numpy())
+    assert [ax.axison for ax in fig.axes[4:]] == [False, False]
+
+
+def test_surface_uses_both_limits_log_levels_and_draws_x_against_y():
+    """Bug caught: ylim ignored (the x range used for y), log_levels inverted, or a trajectory's x and
+    y swapped on the contour view."""
+    def f(x, y):
+        return x ** 2 + 2 * y ** 2 + 0.5
+
+    path = np.array([[2.0, -3.0], [1.0, -1.0], [0.5, 0.0]])  # not symmetric in x and y
+    fig = plot.surface(f, xlim=(-1, 2), ylim=(-3, 1), n=20, trajectories=[path])
+    contour_ax = fig.axes[1]
+    assert contour_ax.get_xlim() == pytest.approx((-1, 2)) and contour_ax.get_ylim() == pytest.approx((-3, 1))
+    xs, ys = torch.linspace(-1, 2, 20), torch.linspace(-3, 1, 20)
+    z = f(*torch.meshgrid(xs, ys, indexing="xy"))
+    levels = contour_ax.collections[0].levels
+    assert np.allclose(levels, np.geomspace(float(z.min()), float(z.max()), 30))  # log-spaced
+    assert np.allclose(contour_ax.lines[0].get_xdata(), path[:, 0])
+    assert np.allclose(contour_ax.lines[0].get_ydata(), path[:, 1])
+    linear = plot.surface(f, xlim=(-1, 2), ylim=(-3, 1), n=20, log_levels=False).axes[1].collections[0].levels
+    assert np.allclose(np.diff(linear), np.diff(linear)[0])  # evenly spaced
+
+
+def test_show_images_passes_the_colour_map_and_titles_plain_labels():
+    """Bug caught: the cmap argument ignored, or a tensor label titled 'tensor(4)' instead of '4'."""
+    fig = plot.show_images(torch.zeros(2, 1, 4, 4), labels=torch.tensor([4, 7]), cmap="viridis")
+    assert fig.axes[0].images[0].get_cmap().name == "viridis"
+    assert [fig.axes[0].get_title(), fig.axes[1].get_title()] == ["4", "7"]
+
+
+def test_confusion_matrix_refuses_negative_predictions():
+    """Bug caught: a negative index (-1) let through, which counts as another class's cell."""
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        plot.confusion_matrix([1, 2], [-1, 2], 3)
+
+
+def test_plot_confusion_matrix_writes_each_count_in_its_cell_and_names_the_classes():
+    """Bug caught: the numbers drawn transposed (cm[i, j] at column i, row j), or class_names ignored."""
+    cm = torch.tensor([[5, 1, 0], [2, 7, 0], [0, 3, 9]])
+    ax = plot.plot_confusion_matrix(cm, class_names=["cat", "dog", "frog"]).axes[0]
+    for text in ax.texts:
+        column, row = text.get_position()
+        assert text.get_text() == str(int(cm[int(row), int(column)]))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "frog"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "frog"]
+
+
+def test_compare_curves_takes_a_metric_that_only_some_runs_have_and_the_title():
+    """Bug caught: a metric refused unless every run recorded it (a run without validation), or the
+    title argument dropped."""
+    runs = {"with val": {"train_loss": [1.0, 0.5], "val_acc": [0.4, 0.6]}, "without": {"train_loss": [0.9, 0.4]}}
+    fig = plot.compare_curves(runs, metrics=("train_loss", "val_acc"), title="two runs")
+    assert [line.get_label() for line in fig.axes[1].lines] == ["with val"]
+    assert fig.get_suptitle() == "two runs"
+
+
+def test_show_top_classes_scales_mid_grey_and_checks_k():
+    """Bug caught: a uint8 image clamped instead of divided by 255 (grey drawn white), k=0 accepted, or
+    the probability axis not 0 to 1."""
+    image = torch.full((1, 3, 3), 128, dtype=torch.uint8)
+    fig = plot.show_top_classes(image, [0.7, 0.3], ["a", "b"], k=2)
+    picture, bars = fig.axes
+    assert np.allclose(picture.images[0].get_array(), 128 / 255)
+    assert bars.get_xlim() == (0, 1)
+    with pytest.raises(ValueError, match="k must be between 1 and 2, got 0"):
+        plot.show_top_classes(image, [0.7, 0.3], ["a", "b"], k=0)
+
+
+def test_format_table_numbers_bools_and_long_headers():
+    """Bug caught: floats written with 4 decimals instead of 4 significant digits, a bool written as 1
+    (or its column aligned as numbers), or a column narrower than its header."""
+    rows = [{"a_long_column_name": 1, "time_s": 1234.5678, "ok": True},
+            {"a_long_column_name": 22, "time_s": 0.000123456, "ok": False}]
+    lines = plot.format_table(rows).splitlines()
+    assert lines[0] == "a_long_column_name |    time_s | ok"
+    assert lines[1] == "-------------------+-----------+------"
+    assert lines[2] == "                 1 |      1235 | True"
+    assert lines[3] == "                22 | 0.0001235 | False"

@@ -27,6 +27,8 @@ def _toy(n=64, classes=3, seed=0):
 
 
 def test_split_name_groups_splits_of_one_metric():
+    """Bug caught: split_name splitting a metric without a split (lr, grad_norm, train) or returning
+    (split, what)."""
     assert train.split_name("train_loss") == ("loss", "train")
     assert train.split_name("val_acc") == ("acc", "val")
     assert train.split_name("test_top_5") == ("top_5", "test")
@@ -36,7 +38,8 @@ def test_split_name_groups_splits_of_one_metric():
 
 
 def test_fit_trains_a_real_mnist_mlp_to_93_percent(mirror):
-    """93 % after 3 epochs on 10 000 images (this run: 94.5 %). The same MLP without activations,
+    """Bug caught: a loop that runs but does not learn (no backprop or step), or a misreported accuracy.
+    93 % after 3 epochs on 10 000 images (this run: 94.5 %). The same MLP without activations,
     a linear model, stays at 89-90 %: the bar needs working hidden layers, backprop and steps."""
     torch.manual_seed(0)
     train_loader, test_loader = data.device_loaders("MNIST", "cpu", batch_size=128, limit=10_000)
@@ -70,6 +73,8 @@ class _Recorder(nn.Module):
 
 
 def test_fit_trains_in_train_mode_and_validates_in_eval_mode_without_autograd():
+    """Bug caught: fit not switching back to train() after validating, or validating in train mode or with
+    autograd on."""
     model = _Recorder()
     model.eval()  # left in eval mode by an earlier evaluation: fit must switch it back
     train.fit(model, _toy(n=64), torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
@@ -83,6 +88,7 @@ def test_fit_trains_in_train_mode_and_validates_in_eval_mode_without_autograd():
 
 
 def test_evaluate_and_predict_run_in_eval_mode_without_autograd():
+    """Bug caught: evaluate or predict run without eval() or no_grad, or leaving the model's mode changed."""
     for run in (lambda m: train.evaluate(m, _toy(n=32)), lambda m: train.predict(m, _toy(n=32))):
         model = _Recorder()
         run(model)
@@ -94,6 +100,8 @@ def test_evaluate_and_predict_run_in_eval_mode_without_autograd():
 
 
 def test_evaluate_leaves_a_frozen_part_in_eval_mode():
+    """Bug caught: evaluate restoring the mode with model.train(), which unfreezes a backbone kept in eval
+    mode."""
     # Transfer learning (lesson 07) keeps a frozen backbone in eval mode while the head trains:
     # evaluating must restore each module's own mode, not switch the whole model to train().
     model = nn.Sequential(nn.BatchNorm1d(5), nn.Linear(5, 3))
@@ -103,6 +111,7 @@ def test_evaluate_leaves_a_frozen_part_in_eval_mode():
 
 
 def test_evaluate_matches_a_hand_computation():
+    """Bug caught: evaluate's loss or accuracy not the plain mean over the samples."""
     loader = _toy(n=50)
     model = nn.Linear(5, 3)
     x, y = loader.images, loader.labels
@@ -114,6 +123,7 @@ def test_evaluate_matches_a_hand_computation():
 
 
 def test_evaluate_runs_in_eval_mode_and_restores_training_mode():
+    """Bug caught: a regression reported with an accuracy, or scored with dropout on."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
     x, y = torch.randn(64, 4), torch.randn(64, 4)
@@ -128,6 +138,8 @@ def test_evaluate_runs_in_eval_mode_and_restores_training_mode():
 
 
 def test_predict_returns_every_prediction_in_order(monkeypatch):
+    """Bug caught: predict dropping, reordering or swapping predictions and targets, or copying to the host
+    per batch."""
     model = nn.Sequential(nn.Linear(5, 3), nn.Dropout(0.9))
     loader = _toy(n=50)
     loader.shuffle = False
@@ -154,6 +166,7 @@ def test_predict_returns_every_prediction_in_order(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_predict_brings_results_from_the_gpu_to_the_cpu():
+    """Bug caught: predict returning CUDA tensors, which the plots and confusion_matrix cannot take."""
     x = torch.randn(40, 5)
     loader = data.DeviceLoader(x, x[:, :3].argmax(1), batch_size=16, device="cuda")
     model = nn.Linear(5, 3).cuda()
@@ -163,6 +176,7 @@ def test_predict_brings_results_from_the_gpu_to_the_cpu():
 
 
 def test_a_model_without_parameters_needs_a_device():
+    """Bug caught: a model without parameters crashing with StopIteration instead of asking for device=."""
     flatten_only = nn.Flatten()
     loader = data.DeviceLoader(torch.randn(8, 3), torch.randint(0, 3, (8,)), batch_size=4)
     for run in (lambda **kw: train.evaluate(flatten_only, loader, **kw),
@@ -176,6 +190,8 @@ def test_a_model_without_parameters_needs_a_device():
 
 
 def test_fit_calls_callbacks_steps_the_scheduler_and_continues_history():
+    """Bug caught: callbacks not called per epoch, the scheduler not stepped per epoch, lr not the epoch's
+    start, or history not continued."""
     model = nn.Linear(5, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
@@ -190,6 +206,7 @@ def test_fit_calls_callbacks_steps_the_scheduler_and_continues_history():
 
 
 def test_fit_steps_a_per_batch_scheduler_after_every_optimiser_step():
+    """Bug caught: scheduler_step='batch' stepping once per epoch, or before the optimiser's step."""
     model = nn.Linear(5, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     seen = []  # the lr each optimiser step really used
@@ -205,6 +222,8 @@ def test_fit_steps_a_per_batch_scheduler_after_every_optimiser_step():
 
 
 def test_fit_steps_reduce_on_plateau_with_the_validation_loss(monkeypatch):
+    """Bug caught: ReduceLROnPlateau stepped with the training loss when a validation loss exists, or
+    stepped per batch."""
     model = nn.Linear(5, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
@@ -229,6 +248,8 @@ class _Scripted(nn.Module):
 
 
 def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
+    """Bug caught: EarlyStopping stopping one epoch early or late, or restoring the last weights instead of
+    the best."""
     model = _Scripted()
     val_losses = [1.0, 0.5, 0.6, 0.4, 0.45, 0.41, 0.9, 0.2]  # best at epoch 4, then 3 epochs without
     stopper = train.EarlyStopping(model, monitor="val_loss", patience=3)
@@ -247,6 +268,7 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
     ("min", [0.5, 0.49, 0.48, 0.47], 1),  # min_delta 0.05: those small gains do not count
 ])
 def test_early_stopping_understands_mode_and_min_delta(mode, scores, best_epoch):
+    """Bug caught: mode='max' treated as min, or gains smaller than min_delta counted as improvements."""
     model = _Scripted()
     stopper = train.EarlyStopping(model, monitor="m", patience=2, mode=mode,
                                   min_delta=0.05 if mode == "min" else 0.0)
@@ -258,6 +280,8 @@ def test_early_stopping_understands_mode_and_min_delta(mode, scores, best_epoch)
 
 
 def test_early_stopping_ends_fit_and_keeps_the_best_epoch():
+    """Bug caught: fit ignoring a callback's stop flag, or the model not holding the best epoch's weights
+    afterwards."""
     torch.manual_seed(0)
     model = nn.Linear(5, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=5.0)  # too high: the loss will not keep falling
@@ -271,6 +295,8 @@ def test_early_stopping_ends_fit_and_keeps_the_best_epoch():
 
 
 def test_early_stopping_says_what_is_wrong():
+    """Bug caught: a missing metric, a bad mode or restore() before any score failing without a clear
+    message."""
     model = _Scripted()
     with pytest.raises(KeyError, match="pass val_loader to fit"):
         train.EarlyStopping(model)(1, {"train_loss": 1.0})
@@ -281,7 +307,8 @@ def test_early_stopping_says_what_is_wrong():
 
 
 def test_fit_takes_the_same_steps_as_a_hand_written_loop():
-    """fit is lesson 03's loop: forward, loss, zero_grad, backward, step, batch after batch."""
+    """Bug caught: a missing zero_grad (gradients accumulate), a skipped batch, or a step per epoch.
+    fit is lesson 03's loop: forward, loss, zero_grad, backward, step, batch after batch."""
     x = torch.randn(48, 5, generator=torch.Generator().manual_seed(1))
     y = x[:, :3].argmax(1)
     torch.manual_seed(0)
@@ -301,6 +328,7 @@ def test_fit_takes_the_same_steps_as_a_hand_written_loop():
 
 
 def test_fit_really_updates_the_parameters():
+    """Bug caught: fit never calling optimizer.step()."""
     model = nn.Linear(5, 3)
     before = model.weight.detach().clone()
     train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
@@ -308,7 +336,8 @@ def test_fit_really_updates_the_parameters():
 
 
 def test_fit_does_not_sync_with_the_host_per_batch(monkeypatch):
-    """Per-batch .item()/.tolist()/.cpu() calls would stall a GPU; fit may sync once per epoch."""
+    """Bug caught: a per-batch .item() in fit, which stalls a GPU at every batch.
+    Per-batch .item()/.tolist()/.cpu() calls would stall a GPU; fit may sync once per epoch."""
     calls = {"item": 0, "tolist": 0, "cpu": 0}
     for name in calls:
         original = getattr(torch.Tensor, name)
@@ -328,6 +357,7 @@ def test_fit_does_not_sync_with_the_host_per_batch(monkeypatch):
 
 
 def test_fit_rejects_outputs_that_do_not_match_the_targets():
+    """Bug caught: outputs flattened across the batch broadcast into a wrong loss instead of a clear error."""
     loader = data.DeviceLoader(torch.randn(8, 6), torch.zeros(8, dtype=torch.long), batch_size=4)
     flattened = nn.Sequential(nn.Linear(6, 3), nn.Flatten(0))  # [4, 6] => [4, 3] => [12]: not one row per target
     with pytest.raises(ValueError, match="12 outputs for a batch of 4"):
@@ -339,6 +369,8 @@ def test_fit_rejects_outputs_that_do_not_match_the_targets():
 
 
 def test_fit_warns_when_training_diverges_and_stops_once_the_weights_are_lost():
+    """Bug caught: a diverged run training on silently, or NaN weights' 'scores' reported as validation
+    metrics."""
     torch.manual_seed(0)
     model = nn.Linear(5, 1)
     loader = data.DeviceLoader(torch.randn(64, 5) * 100, torch.randn(64, 1) * 100, batch_size=16)
@@ -355,6 +387,7 @@ def test_fit_warns_when_training_diverges_and_stops_once_the_weights_are_lost():
 
 
 def test_fit_blames_the_data_when_the_inputs_hold_nan():
+    """Bug caught: NaN inputs blamed on the learning rate, or counted in the wrong batches."""
     torch.manual_seed(0)
     x = torch.randn(64, 5)
     y = x[:, :3].argmax(1)
@@ -376,6 +409,7 @@ def test_fit_blames_the_data_when_the_inputs_hold_nan():
 
 
 def test_fit_stays_quiet_when_all_is_finite(recwarn):
+    """Bug caught: a healthy run warning about divergence or bad inputs."""
     model = nn.Linear(5, 3)
     history = train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
                         val_loader=_toy(), progress=False)
@@ -384,6 +418,7 @@ def test_fit_stays_quiet_when_all_is_finite(recwarn):
 
 
 def test_empty_loader_is_an_error():
+    """Bug caught: a loader without batches giving a loss of nan (0/0) instead of an error."""
     model = nn.Linear(5, 3)
     empty = data.DeviceLoader(torch.randn(3, 5), torch.zeros(3, dtype=torch.long), batch_size=4, drop_last=True)
     with pytest.raises(ValueError, match="no batches"):
@@ -392,6 +427,8 @@ def test_empty_loader_is_an_error():
 
 @pytest.mark.parametrize("amp, channels_last", [(False, False), (True, True)])
 def test_mixed_precision_and_channels_last_run_on_the_cpu(amp, channels_last):
+    """Bug caught: amp not reaching the forward pass, channels_last not reaching the batches or weights, or
+    autocast changing the weights' dtype."""
     torch.manual_seed(0)
     model = models.LeNet5(in_channels=3, image_size=32)
     seen = []  # what the first convolution receives and computes in, per batch
@@ -412,6 +449,8 @@ def test_mixed_precision_and_channels_last_run_on_the_cpu(amp, channels_last):
 
 # ---------------------------------------------------------------------------- checkpoints
 def test_checkpoint_round_trip(tmp_path):
+    """Bug caught: a checkpoint that loses the optimiser state or the extras, or leaves its temporary file
+    behind."""
     model = models.MLP(4, [8], 2)
     optimizer = torch.optim.Adam(model.parameters())
     train.fit(model, data.DeviceLoader(torch.randn(16, 4), torch.randint(0, 2, (16,)), batch_size=8),
@@ -427,6 +466,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_a_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    """Bug caught: a failed save overwriting the last good checkpoint (a non-atomic write)."""
     model = nn.Linear(2, 2)
     path = train.save_checkpoint(tmp_path / "m.pt", model, epoch=1)
     original_save = torch.save
@@ -444,6 +484,8 @@ def test_a_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
 
 
 def test_corrupt_missing_and_mismatched_checkpoints_are_clear_errors(tmp_path):
+    """Bug caught: a missing, corrupt, truncated, mismatched or plain state_dict file raising torch's raw
+    errors."""
     model = nn.Linear(2, 2)
     with pytest.raises(train.CheckpointError, match="no checkpoint"):
         train.load_checkpoint(tmp_path / "nope.pt", model)
@@ -465,6 +507,7 @@ def test_corrupt_missing_and_mismatched_checkpoints_are_clear_errors(tmp_path):
 
 
 def test_a_checkpoint_that_does_not_fit_says_why_in_full(tmp_path):
+    """Bug caught: a mismatch message cut to its first line, hiding the missing and unexpected keys."""
     path = train.save_checkpoint(tmp_path / "linear.pt", nn.Linear(3, 2))
     with pytest.raises(train.CheckpointError) as error:
         train.load_checkpoint(path, nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 4)))
@@ -478,6 +521,8 @@ def test_a_checkpoint_that_does_not_fit_says_why_in_full(tmp_path):
 
 
 def test_loading_is_all_or_nothing(tmp_path):
+    """Bug caught: a model loaded although its optimiser does not fit (another class, other groups), or
+    half-loaded weights kept."""
     source = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2))
     optimizer = torch.optim.Adam(source.parameters())
     source(torch.randn(4, 3)).sum().backward()
@@ -519,6 +564,7 @@ class _Colour(enum.IntEnum):
 
 
 def test_save_checkpoint_turns_history_and_numpy_into_plain_values(tmp_path):
+    """Bug caught: a History or NumPy scalar saved as is, which weights_only=True cannot load back."""
     history = train.History()
     history.append({"epoch": 1, "val_acc": np.float32(0.5)})
     history.append({"epoch": 2, "val_acc": 0.75})
@@ -539,6 +585,8 @@ def test_save_checkpoint_turns_history_and_numpy_into_plain_values(tmp_path):
     (_Colour.RED, "could not read it back.*Unsupported global.*_Colour"),  # an int, but not for torch.load
 ])
 def test_save_checkpoint_refuses_what_cannot_be_loaded(tmp_path, value, culprit):
+    """Bug caught: an extra weights_only=True cannot read (a Path, an array, an enum) saved, or a reserved
+    name accepted."""
     model = nn.Linear(2, 2)
     path = train.save_checkpoint(tmp_path / "m.pt", model, epoch=1)
     with pytest.raises(train.CheckpointError, match=culprit):
@@ -564,7 +612,8 @@ class _Payload:
 
 
 def test_loading_never_runs_code_from_the_file(tmp_path):
-    """weights_only=True: a pickled whole model, or a payload, is refused, not executed."""
+    """Bug caught: load_checkpoint without weights_only=True, so a checkpoint's pickle runs code.
+    weights_only=True: a pickled whole model, or a payload, is refused, not executed."""
     torch.save(models.MLP(4, [8], 2), tmp_path / "whole.pt")
     with pytest.raises(train.CheckpointError, match=r"not a readable checkpoint \(UnpicklingError: "
                                                     r"Unsupported global: GLOBAL helpers.models.MLP") as error:
@@ -595,6 +644,7 @@ def _images(n=12, seed=0):
 
 
 def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror():
+    """Bug caught: TTA flipping the height, summing logits, or averaging probabilities instead of logits."""
     model, (x, y) = _Columns(), _images()
     loader = data.DeviceLoader(x, y, batch_size=5)
     with torch.no_grad():
@@ -615,11 +665,13 @@ def test_tta_scores_the_mean_logits_of_each_image_and_its_mirror():
 
 
 def test_tta_needs_image_batches():
+    """Bug caught: tta=True on flat batches flipping the wrong axis instead of failing clearly."""
     with pytest.raises(ValueError, match=r"tta=True flips images horizontally: it needs \[N,C,H,W\] batches"):
         train.evaluate(nn.Linear(5, 3), _toy(n=16), tta=True)
 
 
 def test_fit_records_the_training_time_of_each_epoch(monkeypatch):
+    """Bug caught: train_time taken without waiting for the device, or a synchronize per batch."""
     waits = []
     monkeypatch.setattr(train, "synchronize", lambda device: waits.append(device))
     model = nn.Linear(5, 3)
@@ -645,6 +697,7 @@ class _FakeCompiled:
 
 
 def test_fit_trains_and_validates_through_torch_compile(monkeypatch):
+    """Bug caught: compile= not used for validation, its mode not passed, or the state_dict keys renamed."""
     compiled = []
     monkeypatch.setattr(torch, "compile", lambda model, mode=None: compiled.append(_FakeCompiled(model, mode))
                         or compiled[-1])
@@ -661,6 +714,8 @@ def test_fit_trains_and_validates_through_torch_compile(monkeypatch):
 
 @pytest.mark.parametrize("when", ["at compile", "at the first call"])
 def test_fit_falls_back_to_eager_when_compile_fails(monkeypatch, when):
+    """Bug caught: a failed torch.compile crashing the run, warning more than once, or changing the
+    results."""
     def broken_compile(model, mode=None):
         if when == "at compile":
             raise RuntimeError("Windows not yet supported for torch.compile")
@@ -686,6 +741,7 @@ def test_fit_falls_back_to_eager_when_compile_fails(monkeypatch, when):
 
 
 def test_a_model_error_under_compile_is_the_models_error(monkeypatch):
+    """Bug caught: a bug in the model hidden behind compile's fallback to eager."""
     monkeypatch.setattr(torch, "compile", lambda model, mode=None: _FakeCompiled(model, mode, fail=True))
     model = nn.Linear(4, 3)  # the toy inputs have 5 features
     with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied"):
@@ -693,7 +749,9 @@ def test_a_model_error_under_compile_is_the_models_error(monkeypatch):
 
 
 def test_fit_with_the_real_torch_compile_keeps_clean_state_dict_keys(monkeypatch):
-    """The real torch.compile (dynamo's graph capture, with train/eval switches, and autograd's
+    """Bug caught: compiled training falling back to eager, or the keys gaining compile's _orig_mod.
+    prefix.
+    The real torch.compile (dynamo's graph capture, with train/eval switches, and autograd's
     ahead-of-time backward) with its "aot_eager" backend: inductor's C++ code generation would
     take a minute on two cores."""
     real_compile = torch.compile
@@ -713,6 +771,8 @@ def test_fit_with_the_real_torch_compile_keeps_clean_state_dict_keys(monkeypatch
 
 
 def test_record_result_appends_one_json_line_per_run(tmp_path, monkeypatch):
+    """Bug caught: record_result overwriting the file, not making its folder, mislabelling the mode, or
+    half-writing a bad record."""
     monkeypatch.delenv("COURSE_RESULTS", raising=False)
     assert train.record_result("07", "nothing to record into", acc=0.5) is None
     path = tmp_path / "out" / "results.jsonl"
@@ -781,7 +841,8 @@ def test_a_reused_early_stopping_starts_again_in_a_new_run():
 
 
 def test_a_reused_early_stopping_continues_the_history_it_watched():
-    """Continuing training (same history) keeps the best score so far: patience starts again,
+    """Bug caught: continuing the same history forgets the best score, so a worse epoch is restored.
+    Continuing training (same history) keeps the best score so far: patience starts again,
     and the continued run stops unless it beats that score, then restores the best overall."""
     model = _Scripted()
     stopper = train.EarlyStopping(model, patience=2)
@@ -807,7 +868,8 @@ def test_a_reused_early_stopping_continues_the_history_it_watched():
 
 
 def test_fit_resets_a_reused_early_stopping_itself():
-    """The same, through fit: a second fit over the same history calls on_fit_start."""
+    """Bug caught: fit not calling on_fit_start, so an old stop flag ends the new run after one epoch.
+    The same, through fit: a second fit over the same history calls on_fit_start."""
     torch.manual_seed(0)
     model = nn.Linear(5, 3)
     stopper = train.EarlyStopping(model, patience=1)
@@ -824,6 +886,8 @@ def test_early_stopping_takes_its_mode_from_the_metric(monitor, mode):
 
 
 def test_early_stopping_warns_about_a_mode_that_keeps_the_worst_epoch():
+    """Bug caught: an accuracy watched with mode='min' without a warning, or a metric name that says
+    nothing accepted without a mode."""
     with pytest.warns(UserWarning, match=r"keeps the epoch with the lowest val_acc.*Pass mode='max'"):
         train.EarlyStopping(_Scripted(), monitor="val_acc", mode="min")
     with pytest.raises(ValueError, match="pass mode='min' or mode='max'"):
@@ -858,6 +922,8 @@ def test_a_per_batch_scheduler_stepped_per_epoch_is_warned_about(make):
 
 
 def test_a_loader_without_batches_says_which_and_why():
+    """Bug caught: 'no batches' without saying which loader or why (drop_last larger than the data, an
+    empty set)."""
     model = nn.Linear(5, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     tiny = data.DeviceLoader(torch.randn(3, 5), torch.zeros(3, dtype=torch.long), batch_size=4, drop_last=True)
@@ -886,6 +952,8 @@ def test_a_generator_as_loader_is_refused_before_it_runs_dry():
     ((torch.zeros(2, 5), [0, 1]), "a tuple of 2 items"),
 ])
 def test_batches_that_are_not_pairs_of_tensors_are_one_clear_error(batch, described):
+    """Bug caught: a dict, a triple, a bare tensor or a list target unpacked into nonsense instead of a
+    clear error."""
     model = nn.Linear(5, 3)
     with pytest.raises(TypeError, match=re.escape(f"train_loader must yield (inputs, targets) pairs of tensors, "
                                                   f"as a DataLoader over a torchvision dataset or a TensorDataset "
@@ -894,7 +962,8 @@ def test_batches_that_are_not_pairs_of_tensors_are_one_clear_error(batch, descri
 
 
 def test_a_model_that_returns_a_tuple_is_one_clear_error():
-    """GoogLeNet's namedtuple (torchvision, training mode) instead of a tensor of logits."""
+    """Bug caught: a model's tuple of outputs reaching the loss, which fails far from the cause.
+    GoogLeNet's namedtuple (torchvision, training mode) instead of a tensor of logits."""
     import collections
 
     Outputs = collections.namedtuple("GoogLeNetOutputs", "logits aux_logits2 aux_logits1")
@@ -912,6 +981,7 @@ def test_a_model_that_returns_a_tuple_is_one_clear_error():
 
 
 def test_an_explicit_device_the_machine_lacks_gets_the_course_message(monkeypatch):
+    """Bug caught: device='cuda' without CUDA raising torch's error instead of the course's device message."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     model = nn.Linear(5, 3)
     for run in (lambda: train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), device="cuda"),
@@ -934,7 +1004,7 @@ def test_channels_last_is_ignored_with_a_warning_where_it_is_unsafe(monkeypatch)
 
 
 def test_a_penalty_trains_but_stays_out_of_the_metrics():
-    """Bug caught (lesson 06's L1 run): the validation loss included the training penalty."""
+    """Bug caught: the validation loss including the training penalty (lesson 06's L1 run)."""
     torch.manual_seed(0)
     model, plain = nn.Linear(5, 3), nn.Linear(5, 3)
     plain.load_state_dict(model.state_dict())
@@ -951,6 +1021,7 @@ def test_a_penalty_trains_but_stays_out_of_the_metrics():
 
 
 def test_a_loss_of_more_than_one_number_is_one_clear_error():
+    """Bug caught: reduction='none' losses failing inside backward() with a message about grad outputs."""
     model = nn.Linear(5, 3)
     with pytest.raises(ValueError, match=r"loss_fn must return one number.*\(16,\) \(reduction='none'\?\)"):
         train.fit(model, _toy(), torch.optim.SGD(model.parameters(), lr=0.1), progress=False,
@@ -1012,6 +1083,7 @@ def test_a_checkpoint_that_cannot_be_written_is_one_checkpoint_error(tmp_path, m
 
 
 def test_a_checkpoint_under_a_file_is_one_checkpoint_error(tmp_path):
+    """Bug caught: a checkpoint path under a file raising a raw NotADirectoryError."""
     (tmp_path / "file").write_text("")
     with pytest.raises(train.CheckpointError, match=r"could not write .*file/sub/m\.pt \((NotADirectory|FileExists)"):
         train.save_checkpoint(tmp_path / "file" / "sub" / "m.pt", nn.Linear(2, 2))
@@ -1048,3 +1120,77 @@ def test_param_groups_decay_weights_but_not_biases_or_norms():
         p.grad = torch.zeros_like(p)
     optimizer.step()  # zero gradients: only the decay moves anything
     assert torch.allclose(model[0].weight, torch.tensor(0.9)) and model[1].weight.unique().tolist() == [1.0]
+
+
+# ------------------------------------------------------------------ slips no test saw (probe)
+def test_a_batch_whose_targets_are_all_ignored_does_not_turn_the_loss_to_nan():
+    """Bug caught: a batch of only -100 targets (its mean loss is nan) multiplied by its weight 0,
+    which gives nan, not 0, and turns the epoch's loss to nan."""
+    torch.manual_seed(0)
+    x, y = torch.randn(12, 5), torch.randint(0, 3, (12,))
+    y[4:8] = -100  # the second batch of four: nothing labelled
+    model = nn.Linear(5, 3)
+    result = train.evaluate(model, data.DeviceLoader(x, y, batch_size=4))
+    with torch.no_grad():
+        expected = F.cross_entropy(model(x), y).item()  # the mean over the 8 labelled targets
+    assert result["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_early_stopping_counts_an_equal_score_as_no_improvement():
+    """Bug caught: >= instead of > with min_delta=0, so a plateau of equal scores keeps 'improving',
+    never stops, and restores the last epoch of the plateau instead of the first."""
+    model = _Scripted()
+    stopper = train.EarlyStopping(model, monitor="val_loss", patience=2)
+    for epoch, loss in enumerate([1.0, 0.5, 0.5, 0.5], start=1):
+        with torch.no_grad():
+            model.w.fill_(epoch)
+        stopper(epoch, {"val_loss": loss})
+    assert stopper.stop and stopper.best_epoch == 2 and model.w.item() == 2
+
+
+def test_early_stopping_never_keeps_a_nan_epoch():
+    """Bug caught: a first score of nan taken as the best, after which no finite score compares as
+    better, so training stops and the nan epoch's weights are restored."""
+    model = _Scripted()
+    stopper = train.EarlyStopping(model, monitor="val_loss", patience=2)
+    for epoch, loss in enumerate([float("nan"), 1.0, 0.9], start=1):
+        with torch.no_grad():
+            model.w.fill_(epoch)
+        stopper(epoch, {"val_loss": loss})
+    assert not stopper.stop and stopper.best_epoch == 3 and stopper.best == 0.9
+
+
+def test_record_result_expands_the_home_folder_and_writes_the_header_first(tmp_path, monkeypatch):
+    """Bug caught: COURSE_RESULTS=~/results.jsonl written to a folder named '~', or the values
+    written before (and over) the lesson, run, device and mode."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("COURSE_RESULTS", "~/out/results.jsonl")
+    record = train.record_result("07", "run", device="cpu", test_acc=0.5, mode="ignored?")
+    line = (tmp_path / "out" / "results.jsonl").read_text()
+    assert line.startswith('{"lesson": "07", "run": "run", "device": "cpu (')
+    assert record == json.loads(line)
+
+
+@pytest.mark.parametrize("error", [PermissionError(errno.EACCES, "Permission denied"),
+                                   PermissionError(errno.EPERM, "Operation not permitted")])
+def test_a_checkpoint_folder_without_permission_is_named(tmp_path, monkeypatch, error):
+    """Bug caught: only a read-only file system (EROFS) explained, not a folder without write
+    permission (EACCES, EPERM), which is the common case."""
+    def failing(obj, f, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torch, "save", failing)
+    with pytest.raises(train.CheckpointError, match=rf"PermissionError: {error.strerror}: .* cannot be written; "
+                                                    "save somewhere you can write"):
+        train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2))
+
+
+def test_a_long_mismatch_is_cut_to_twelve_lines_and_says_how_many_more(tmp_path):
+    """Bug caught: the cut off by one, so the message shows 11 lines, or miscounts what it left out."""
+    path = train.save_checkpoint(tmp_path / "wide.pt", nn.Sequential(*[nn.Linear(2, 2) for _ in range(20)]))
+    with pytest.raises(train.CheckpointError) as error:
+        train.load_checkpoint(path, nn.Sequential(*[nn.Linear(3, 3) for _ in range(20)]))
+    message = str(error.value).splitlines()
+    assert len(message) == 1 + 12 + 1  # the headline, 12 lines of torch's message, the count of the rest
+    full = train.clean_message(error.value.__cause__, max_lines=None).splitlines()
+    assert message[-1] == f"... and {len(full) - 12} more lines" and len(full) > 13

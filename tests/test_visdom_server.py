@@ -122,6 +122,8 @@ def _load_vendor_tool():
 
 # ------------------------------------------------------------------ the vendored files
 def test_vendored_files_match_their_manifest_and_stay_small():
+    """Bug caught: a vendored browser file changed or missing against its MANIFEST, or the vendored set
+    grown large."""
     tool = _load_vendor_tool()
     assert tool.check(visdom_server.VENDORED) == []
     manifest = visdom_server.load_manifest()
@@ -134,6 +136,8 @@ def test_vendored_files_match_their_manifest_and_stay_small():
 
 
 def test_installed_files_make_visdoms_own_download_step_fetch_nothing(tmp_path, monkeypatch):
+    """Bug caught: files copied again when in place, a stale one or an old version.built not replaced, or
+    visdom still downloading."""
     import requests
     from visdom.server.build import download_scripts
 
@@ -157,6 +161,8 @@ def test_installed_files_make_visdoms_own_download_step_fetch_nothing(tmp_path, 
 
 # ------------------------------------------------------------------- a live server
 def test_launcher_serves_visdom_offline_on_loopback_only(start_server, tmp_path):
+    """Bug caught: the launcher fetching from a CDN, listening beyond 127.0.0.1, or saving environments
+    outside runs/visdom."""
     server = start_server()
     status, page = _get(server.port, "/")
     assert status == 200 and b"js/plotly-plotly.min.js" in page
@@ -180,6 +186,8 @@ def test_launcher_serves_visdom_offline_on_loopback_only(start_server, tmp_path)
 
 
 def test_visdom_logger_draws_windows_with_the_logged_values(start_server):
+    """Bug caught: visdom lines grouped or labelled wrongly, points replacing each other, or a second run
+    appending to old windows."""
     server = start_server()
     env = f"test_{uuid.uuid4().hex[:8]}"
     with warnings.catch_warnings():
@@ -233,6 +241,7 @@ def _assert_no_more_requests(logger, posts):
 
 
 def test_visdom_logger_survives_the_server_dying_mid_run(start_server, run_within, posts):
+    """Bug caught: a server that died mid-run crashing training, or warned about at every epoch."""
     server = start_server()
     logger = log.VisdomLogger(env="dying", port=server.port)
     logger(1, {"train_loss": 1.0, "val_loss": 1.5})
@@ -256,6 +265,7 @@ def test_visdom_logger_survives_the_server_dying_mid_run(start_server, run_withi
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP to freeze the server (POSIX)")
 def test_visdom_logger_does_not_hang_on_a_frozen_server(start_server, run_within, posts):
+    """Bug caught: a frozen (SIGSTOPped) server hanging training on a request without a timeout."""
     server = start_server()
     logger = log.VisdomLogger(env="frozen", port=server.port, timeout=1.0)
     logger(1, {"train_loss": 1.0})
@@ -274,7 +284,9 @@ def test_visdom_logger_does_not_hang_on_a_frozen_server(start_server, run_within
 
 
 def test_start_in_background_waits_for_the_server_and_gives_up_on_a_dead_one(monkeypatch):
-    """The lesson-06 launcher returns a process only once its port accepts connections."""
+    """Bug caught: start_in_background returning before the server listens, or a dead server's process
+    returned.
+    The lesson-06 launcher returns a process only once its port accepts connections."""
     port = visdom_server.free_port()
     # A stand-in for the server that listens on the port after a moment, then waits.
     listener = ("import socket, sys, time; time.sleep(0.5); s = socket.socket(); "
@@ -303,7 +315,21 @@ def test_start_in_background_refuses_a_port_already_taken():
 
 @pytest.mark.parametrize("port", ["70000", "0", "http"])
 def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(capsys, port):
+    """Bug caught: --port 70000, 0 or a word giving a traceback instead of a usage error."""
     with pytest.raises(SystemExit) as exit_:
         visdom_server.main(["--port", port])
     assert exit_.value.code == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_prepare_env_path_keeps_a_saved_environment(tmp_path, monkeypatch):
+    """Bug caught: the course's environment file written afresh at every start, wiping the plots
+    visdom saved there in earlier sessions; or the default folder not runs/visdom."""
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    folder = visdom_server.prepare_env_path()
+    assert folder == tmp_path / "runs" / "visdom"
+    saved = folder / "pytorch-course.json"
+    assert json.loads(saved.read_text()) == {"jsons": {}, "reload": {}}  # an empty environment to open
+    saved.write_text('{"jsons": {"loss": {}}, "reload": {}}')  # what a session saved
+    assert visdom_server.prepare_env_path() == folder
+    assert saved.read_text() == '{"jsons": {"loss": {}}, "reload": {}}'
