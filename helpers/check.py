@@ -20,6 +20,7 @@ import functools
 import inspect
 import re
 import warnings
+from unittest import mock
 
 import torch
 
@@ -48,6 +49,40 @@ def clean_message(message, max_lines: int | None = 1) -> str:
     text = _BUILD_NOTE.sub("", _ANSI.sub("", str(message)))
     lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
     return "\n".join(lines if max_lines is None else lines[:max_lines])
+
+
+def fail(what: str, hint: str):
+    """Raise the ``✗`` line ``what`` with its ``hint``: how a lesson's checks report a wrong answer."""
+    raise CheckFailed(f"{what}\nhint: {hint}")
+
+
+def call_learner(what: str, function, *args, hint: str):
+    """``function(*args)`` for a function the learner wrote: an error inside it becomes one ``✗``
+    line that names the call ``what`` and the error, with ``hint``, instead of a traceback."""
+    __tracebackhide__ = True
+    try:
+        return function(*args)
+    except CheckFailed:
+        raise
+    except Exception as error:  # the learner's code failed: say which call, and how
+        raise CheckFailed(f"{what} raised {type(error).__name__}: {clean_message(error)}\nhint: {hint}") from None
+
+
+@contextlib.contextmanager
+def forbidding(names, what: str, hint: str):
+    """Inside the block, calling any of ``names`` (dotted paths such as
+    ``"torch.nn.functional.conv2d"``) raises a CheckFailed saying that ``what`` calls a function
+    the exercise asks the learner to do without."""
+    def refuse(name):
+        def call(*args, **kwargs):
+            short = name.replace("torch.nn.functional.", "F.").replace("torch.Tensor.", "Tensor.")
+            raise CheckFailed(f"{what} calls {short}, which this exercise asks you to do without\nhint: {hint}")
+        return call
+
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            stack.enter_context(mock.patch(name, refuse(name)))
+        yield
 
 
 @contextlib.contextmanager

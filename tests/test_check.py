@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from helpers.check import check, expect_error, expect_warning
+from helpers.check import CheckFailed, call_learner, check, expect_error, expect_warning, fail, forbidding
 
 
 def test_expect_error_prints_the_error_and_swallows_it(capsys):
@@ -388,3 +388,37 @@ def test_a_mask_is_wanted_where_a_mask_is_expected():
         check(torch.tensor([0.0, 0.9]), torch.tensor([False, True]), "mask")
     check(torch.tensor([False, True]), [False, True], "mask")
     check(torch.tensor([0.0, 1.0]), torch.tensor([0, 1]), "numbers")  # numbers still compare as numbers
+
+
+def test_call_learner_turns_an_error_in_the_learners_code_into_one_cross_line():
+    """Bug caught: a learner's exception escaping as a raw traceback (or a CheckFailed from a
+    nested check being re-wrapped, which would lose its own message)."""
+    assert call_learner("double(2)", lambda x: 2 * x, 2, hint="h") == 4
+    with pytest.raises(CheckFailed) as info:
+        call_learner("double([1])", lambda x: x.shape, [1], hint="use a tensor")
+    assert info.value.message.splitlines() == [
+        "double([1]) raised AttributeError: 'list' object has no attribute 'shape'", "hint: use a tensor"]
+    def nested_check():
+        raise CheckFailed("inner")
+
+    with pytest.raises(CheckFailed, match="^inner$"):
+        call_learner("f()", nested_check, hint="h")
+
+
+def test_forbidding_refuses_the_named_functions_inside_the_block_only():
+    """Bug caught: a patch that leaks out of the block (F.conv2d broken for the rest of the
+    lesson), or a forbidden call that still runs."""
+    x, w = torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)
+    with forbidding(["torch.nn.functional.conv2d"], "my_conv", hint="sum products"):
+        with pytest.raises(CheckFailed) as info:
+            torch.nn.functional.conv2d(x, w)
+    assert info.value.message == ("my_conv calls F.conv2d, which this exercise asks you to do without\n"
+                                  "hint: sum products")
+    assert torch.nn.functional.conv2d(x, w).sum().item() == 16.0
+
+
+def test_fail_raises_the_line_and_its_hint():
+    """Bug caught: a hint dropped from the ✗ line."""
+    with pytest.raises(CheckFailed) as info:
+        fail("got 3, expected an int", "count again")
+    assert info.value._render_traceback_()[1:] == ["hint: count again"]

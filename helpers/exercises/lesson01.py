@@ -5,18 +5,7 @@ lesson's example and others), so that an answer copied from the exercise's text 
 """
 import torch
 
-from ..check import CheckFailed, check, clean_message, exercise
-
-
-def _run(function, args: tuple, call: str, hint: str):
-    """Call the learner's function; an error inside it becomes one ✗ line with the hint."""
-    __tracebackhide__ = True
-    try:
-        return function(*args)
-    except CheckFailed:
-        raise
-    except Exception as error:  # the learner's code failed: say which call, and how
-        raise CheckFailed(f"{call} raised {type(error).__name__}: {clean_message(error)}\nhint: {hint}") from None
+from ..check import CheckFailed, call_learner, check, exercise
 
 
 def _pair(result, call: str, names: str):
@@ -72,7 +61,7 @@ def ex2(last_real):
     for seqs, lengths in _sequences():
         call = f"last_real on seqs of shape {_shape(seqs)}"
         expected = torch.tensor([row[n - 1] for row, n in zip(seqs.tolist(), lengths.tolist())])
-        got = _run(last_real, (seqs.clone(), lengths.clone()), call, hint)
+        got = call_learner(call, last_real, seqs.clone(), lengths.clone(), hint=hint)
         check(got, expected, call, hint=hint)
 
 
@@ -84,7 +73,7 @@ _ROWS = [(torch.tensor([1, 2, 3]), 4), (torch.tensor([0.5, -1.0]), 3), (torch.ar
 def ex3(grid_of, tiled):
     for row, n in _ROWS:
         call = f"grid_of({row.tolist()}, {n})"
-        got = _run(grid_of, (row, n), call, hint="a size-1 dimension can be stretched to any size")
+        got = call_learner(call, grid_of, row, n, hint="a size-1 dimension can be stretched to any size")
         check(got, torch.tensor([row.tolist()] * n), call,
               hint="every one of the n lines equals row; row's shape [k] lines up with [1, k]")
         shares = got.untyped_storage().data_ptr() == row.untyped_storage().data_ptr()
@@ -92,7 +81,7 @@ def ex3(grid_of, tiled):
               hint="of section 8's two ways to grow a tensor, only one copies nothing")
     for row, _ in _ROWS:
         call = f"tiled({row.tolist()})"
-        got = _run(tiled, (row,), call, hint="repeat's arguments multiply the sizes of the dimensions")
+        got = call_learner(call, tiled, row, hint="repeat's arguments multiply the sizes of the dimensions")
         check(got, torch.tensor([row.tolist() * 2] * 2), call,
               hint="repeat multiplies each dimension's size; row, of shape [k], counts as [1, k]")
 
@@ -105,8 +94,9 @@ def ex4(center_channels):
         imgs = torch.rand(shape, generator=g)
         before = imgs.clone()
         call = f"center_channels on imgs of shape {_shape(imgs)}"
-        means, centered = _pair(_run(center_channels, (imgs,), call,
-                                     hint="the means must stay lined up with imgs to broadcast against it"),
+        means, centered = _pair(call_learner(call, center_channels, imgs,
+                                             hint="the means must stay lined up with imgs to broadcast "
+                                                  "against it"),
                                 call, "means, centered")
         expected = before.mean(dim=(2, 3), keepdim=True)
         check(means, expected, f"{call}: means",
@@ -132,7 +122,7 @@ def ex5(passes):
     for marks in _marks():
         call = f"passes on marks of shape {_shape(marks)}"
         rows = marks.tolist()
-        passed, n_passed = _pair(_run(passes, (marks.clone(),), call, hint="a comparison gives a bool mask"),
+        passed, n_passed = _pair(call_learner(call, passes, marks.clone(), hint="a comparison gives a bool mask"),
                                  call, "passed, n_passed")
         check(passed, torch.tensor([m for r in rows for m in r if m >= 60]), f"{call}: passed",
               hint="'at least 60' includes 60 itself; a boolean mask selects elements into a 1-D tensor, "
@@ -148,9 +138,9 @@ def ex6(to_chw):
         hwc = torch.arange(torch.Size(shape).numel()).view(shape)
         b, h, w, c = shape
         call = f"to_chw on hwc of shape {_shape(hwc)}"
-        chw, flat = _pair(_run(to_chw, (hwc,), call,
-                               hint="view needs memory whose order fits the new shape; reshape copies when "
-                                    "it must"),
+        chw, flat = _pair(call_learner(call, to_chw, hwc,
+                                       hint="view needs memory whose order fits the new shape; "
+                                            "reshape copies when it must"),
                           call, "chw, flat")
         pixels = hwc.tolist()   # chw[i, ch, y, x] = hwc[i, y, x, ch], element by element
         expected = torch.tensor([[[[pixels[i][y][x][ch] for x in range(w)] for y in range(h)] for ch in range(c)]
@@ -174,9 +164,9 @@ def _scores():
 def ex7(top2_accuracy):
     for logits, labels in _scores():
         call = f"top2_accuracy on logits of shape {_shape(logits)}"
-        got = _run(top2_accuracy, (logits.clone(), labels.clone()), call,
-                   hint="print each step's shape: topk's indices are [n, 2]; which shape of labels compares "
-                        "with them row by row?")
+        got = call_learner(call, top2_accuracy, logits.clone(), labels.clone(),
+                           hint="print each step's shape: topk's indices are [n, 2]; which shape of "
+                                "labels compares with them row by row?")
         hits = [label in sorted(range(len(row)), key=row.__getitem__, reverse=True)[:2]
                 for row, label in zip(logits.tolist(), labels.tolist())]   # plain Python sorting
         check(got, sum(hits) / len(hits), call, reveal=False,

@@ -1,40 +1,13 @@
 """The checks of lesson 04's exercises (multilayer perceptrons and backpropagation)."""
-import contextlib
-from unittest import mock
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check import CheckFailed, check, clean_message, exercise
+from ..check import call_learner, check, exercise, forbidding
 
 # What Exercise 2 must do without: autograd computing the gradient for you.
 _AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward")
-
-
-def _run(what: str, hint: str, function, *args):
-    """``function(*args)``, with an error raised by the learner's code shown as one ✗ line and a hint."""
-    try:
-        return function(*args)
-    except CheckFailed:
-        raise
-    except Exception as exc:
-        raise CheckFailed(f"{what} raised {type(exc).__name__}: {clean_message(exc)}\nhint: {hint}") from None
-
-
-@contextlib.contextmanager
-def _without_autograd(what: str):
-    """Inside the block, asking autograd for a gradient is a CheckFailed that says it is not allowed."""
-    def refuse(name):
-        def call(*args, **kwargs):
-            raise CheckFailed(f"{what} calls {name.replace('torch.', '')}, which this exercise asks you to do "
-                              "without\nhint: write the formula of the exercise's text with tensor operations")
-        return call
-
-    with contextlib.ExitStack() as stack:
-        for name in _AUTOGRAD:
-            stack.enter_context(mock.patch(name, refuse(name)))
-        yield
 
 
 @exercise("Exercise 1")
@@ -48,8 +21,8 @@ def ex1(merge_linear):
                 p.copy_(torch.randn(p.shape, generator=g))
         x = torch.randn(7, n_in, generator=g)
         expected = l2(l1(x)).detach()
-        merged = _run(f"merge_linear on Linear({n_in}, {n_mid}) and Linear({n_mid}, {n_out})", hint,
-                      merge_linear, l1, l2)
+        merged = call_learner(f"merge_linear on Linear({n_in}, {n_mid}) and Linear({n_mid}, {n_out})",
+                              merge_linear, l1, l2, hint=hint)
         check(isinstance(merged, nn.Linear), True, f"merge_linear returns one nn.Linear ({n_in}->{n_mid}->{n_out})",
               hint="build a new nn.Linear(l1.in_features, l2.out_features) and fill in its weight and bias "
                    "(an nn.Sequential of the two layers is still two layers)")
@@ -57,7 +30,7 @@ def ex1(merge_linear):
               hint="Linear(in, out).weight has shape (out, in): which order of the two weights gives that?")
         check(merged.bias is not None, True, "the merged layer has a bias",
               hint="the two layers' biases do not vanish when they merge")
-        got = _run("the merged layer", hint, merged, x)
+        got = call_learner("the merged layer", merged, x, hint=hint)
         check(got, expected, "merged(x) == l2(l1(x))",
               hint=hint + "; l1's bias passes through l2's weight on its way to the output")
 
@@ -70,9 +43,10 @@ def ex2(cross_entropy_grad):
         y = torch.randint(0, classes, (n,), generator=g)
         (expected,) = torch.autograd.grad(F.cross_entropy(Z, y), Z)    # autograd gives the reference
         hint = "softmax over the classes of each example, minus the one-hot targets, and the mean's 1/N"
-        with _without_autograd("cross_entropy_grad"):
-            got = _run(f"cross_entropy_grad on a ({n}, {classes}) batch", hint,
-                       cross_entropy_grad, Z.detach().clone(), y.clone())
+        with forbidding(_AUTOGRAD, "cross_entropy_grad",
+                        hint="write the formula of the exercise's text with tensor operations"):
+            got = call_learner(f"cross_entropy_grad on a ({n}, {classes}) batch",
+                               cross_entropy_grad, Z.detach().clone(), y.clone(), hint=hint)
         if isinstance(got, torch.Tensor) and got.shape == Z.shape:
             if torch.allclose(got, n * expected, atol=1e-6):
                 hint = "N times too big: F.cross_entropy takes the mean over the batch"
@@ -97,7 +71,8 @@ def ex3(n_params):
 
 @exercise("Exercise 4")
 def ex4(Scale):
-    layer = _run("Scale()", "create the nn.Parameter from a float tensor, e.g. torch.tensor(1.0)", Scale)
+    layer = call_learner("Scale()", Scale,
+                         hint="create the nn.Parameter from a float tensor, e.g. torch.tensor(1.0)")
     check([name for name, _ in layer.named_parameters()], ["alpha"], "alpha is Scale's one registered parameter",
           hint="only an nn.Parameter assigned to self is registered (section 8, 'Your own layer')")
     check(layer.alpha.numel(), 1, "alpha is one number", hint="a 0-d tensor such as torch.tensor(1.0)")
@@ -106,7 +81,7 @@ def ex4(Scale):
     with torch.no_grad():
         layer.alpha.fill_(2.0)
     x = torch.tensor([[1.0, -2.0], [3.0, 0.5]])
-    out = _run("Scale()(x)", "forward(x) returns self.alpha * x", layer, x)
+    out = call_learner("Scale()(x)", layer, x, hint="forward(x) returns self.alpha * x")
     check(out, 2.0 * x, "Scale()(x) == alpha * x once alpha is 2", hint="forward must multiply x by self.alpha")
     grad_hint = "use self.alpha itself in forward (no .item(), no .detach()) so that autograd sees it"
     check(isinstance(out, torch.Tensor) and out.requires_grad, True, "the output depends on alpha for autograd",
@@ -134,7 +109,7 @@ def ex6(count_dead):
     h_small = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.0],
                             [0.0, 0.0, 2.0, 0.0, 0.0],
                             [0.0, 3.0, 0.0, 0.0, 4.0]])                  # 3 inputs, 5 units: 0 and 3 are dead
-    got = _run("count_dead on a 3×5 example", hint, count_dead, h_small.clone())
+    got = call_learner("count_dead on a 3×5 example", count_dead, h_small.clone(), hint=hint)
     check(type(got).__name__, "int", "count_dead returns a Python int", hint=int_hint)
     check(got, 2, "count_dead on a 3×5 example", reveal=False, hint=hint)
     g = torch.Generator().manual_seed(6)
@@ -142,6 +117,6 @@ def ex6(count_dead):
     dead = torch.randperm(64, generator=g)[:7]
     h_big[:, dead] = 0.0                                               # these units, and no others, are dead
     h_big[:-1, dead[0] + 1 if dead[0] < 63 else dead[0] - 1] = 0.0     # a neighbour alive for one input only
-    got = _run("count_dead on 500 inputs × 64 units", hint, count_dead, h_big.clone())
+    got = call_learner("count_dead on 500 inputs × 64 units", count_dead, h_big.clone(), hint=hint)
     check(type(got).__name__, "int", "count_dead returns a Python int", hint=int_hint)
     check(got, int((h_big == 0).all(dim=0).sum()), "count_dead on 500 inputs × 64 units", reveal=False, hint=hint)

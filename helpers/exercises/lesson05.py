@@ -1,31 +1,14 @@
 """The checks of lesson 05's exercises (convolutional networks)."""
-import contextlib
-from unittest import mock
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check import CheckFailed, check, exercise
+from ..check import CheckFailed, check, exercise, forbidding
 from ..models import count_parameters
 
 # What Exercise 1 must do without: the library's convolution, and the unfold trick.
 _FORBIDDEN = ("torch.nn.functional.conv2d", "torch.conv2d", "torch.nn.functional.unfold", "torch.Tensor.unfold")
-
-
-@contextlib.contextmanager
-def _forbidding(names, what: str):
-    """Inside the block, calling any of ``names`` is a CheckFailed that says it is not allowed."""
-    def refuse(name):
-        def call(*args, **kwargs):
-            raise CheckFailed(f"{what} calls {name.replace('torch.nn.functional.', 'F.')}, which this exercise "
-                              "asks you to do without\nhint: compute each output number as a sum of products")
-        return call
-
-    with contextlib.ExitStack() as stack:
-        for name in names:
-            stack.enter_context(mock.patch(name, refuse(name)))
-        yield
 
 
 @exercise("Exercise 1")
@@ -37,12 +20,16 @@ def ex1(my_conv2d):
         weight = torch.randn(c_out, c_in, k, k, generator=g)
         bias = torch.randn(c_out, generator=g)
         expected = F.conv2d(x, weight, bias, stride=stride, padding=padding)
-        with _forbidding(_FORBIDDEN, "my_conv2d"):
+        with forbidding(_FORBIDDEN, "my_conv2d", hint="compute each output number as a sum of products"):
             got = my_conv2d(x, weight, bias, stride, padding)
-        check(got, expected, f"my_conv2d on {c_in}->{c_out} channels, {h}×{w}, k={k}, stride={stride}, "
-                             f"padding={padding}",
-              hint="pad first; take the output size from section 4's formula; every output number sums over "
-                   "the input channels as well as the window, and gets its output channel's bias")
+        case = f"my_conv2d on {c_in}->{c_out} channels, {h}×{w}, k={k}, stride={stride}, padding={padding}"
+        if isinstance(got, torch.Tensor) and got.shape != expected.shape:
+            raise CheckFailed(f"{case}: output shape {tuple(got.shape)}, expected {tuple(expected.shape)}\n"
+                              "hint: [N, C_out, H_out, W_out], with H_out and W_out from section 4's formula "
+                              "(the padding adds to both sides)")
+        check(got, expected, case,
+              hint="section 3: each output channel sums over every input channel and the whole window "
+                   "(the kernel is not flipped), then adds its own bias")
 
 
 @exercise("Exercise 2")
@@ -63,6 +50,8 @@ def ex3(ex3):
                         nn.Conv2d(16, 32, 3, dilation=2))
     expected = tuple(net(torch.zeros(8, 3, 64, 64)).shape)
     check(len(ex3), 4, "4 dimensions: (batch, channels, height, width)")
+    check([type(v).__name__ for v in ex3], ["int"] * 4, "four ints",
+          hint="a size is a whole number: use // or conv_output_size, not /")
     check(ex3[:2], expected[:2], "batch size and channels", reveal=False,
           hint="the batch size does not change; the channels come from the last layer")
     check(ex3, expected, "the output shape", reveal=False,

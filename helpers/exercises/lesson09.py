@@ -6,22 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check import CheckFailed, check, exercise
-
-
-def _fail(what: str, hint: str):
-    raise CheckFailed(f"{what}\nhint: {hint}")
-
-
-def _call(what: str, function, *args, hint: str):
-    """``function(*args)``; an error in the learner's code becomes one ✗ line that names the call."""
-    try:
-        return function(*args)
-    except CheckFailed:
-        raise
-    except Exception as exc:  # the learner's code raised: say where, without a traceback
-        _fail(f"{what} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hint)
-
+from ..check import call_learner, check, exercise, fail
 
 # ------------------------------------------------------------------------------ Exercise 1
 # The recipe of the exercise: one GPU, a batch of 256 at lr 0.1; then 4 machines x 8 GPUs,
@@ -33,7 +18,7 @@ _MACHINES, _GPUS_PER_MACHINE, _PER_GPU, _ACCUMULATION = 4, 8, 64, 2
 @exercise("Exercise 1")
 def ex1(global_batch, lr):
     if not (isinstance(global_batch, int) and not isinstance(global_batch, bool)):
-        _fail(f"global_batch should be a Python int, got {type(global_batch).__name__} {global_batch!r}",
+        fail(f"global_batch should be a Python int, got {type(global_batch).__name__} {global_batch!r}",
               "a number of images is a whole number: multiply integers (no /)")
     expected_batch = _PER_GPU * _MACHINES * _GPUS_PER_MACHINE * _ACCUMULATION
     slips = {
@@ -47,7 +32,7 @@ def ex1(global_batch, lr):
           hint=slips.get(global_batch, "count the images that go into one optimiser step: per GPU, "
                                        "times the ranks, times the micro-batches"))
     if not isinstance(lr, (int, float)) or isinstance(lr, bool):
-        _fail(f"lr should be a Python number, got {type(lr).__name__} {lr!r}", "a learning rate is a float")
+        fail(f"lr should be a Python number, got {type(lr).__name__} {lr!r}", "a learning rate is a float")
     expected_lr = _BASE_LR * expected_batch / _BASE_BATCH
     lr_slips = {
         _BASE_LR: "the recipe's learning rate went with a batch of 256; the global batch is now bigger",
@@ -79,17 +64,17 @@ def ex2(accumulate):
         sizes = []
         model.register_forward_hook(lambda module, inputs, output, sizes=sizes: sizes.append(len(inputs[0])))
         case = f"{n} samples in {pieces} micro-batches"
-        _call(f"accumulate(model, x, y, {pieces})", accumulate, model, x, y, pieces,
+        call_learner(f"accumulate(model, x, y, {pieces})", accumulate, model, x, y, pieces,
               hint="go through x.chunk(micro_batches) and y.chunk(micro_batches) together")
         if not sizes:
-            _fail(f"{case}: the model was never called", "run the model on each micro-batch")
+            fail(f"{case}: the model was never called", "run the model on each micro-batch")
         largest = math.ceil(n / pieces)
         if max(sizes) > largest:
-            _fail(f"{case}: the model saw a batch of {max(sizes)} samples; these micro-batches hold at most "
+            fail(f"{case}: the model saw a batch of {max(sizes)} samples; these micro-batches hold at most "
                   f"{largest}", "feed the model one micro-batch at a time: the point is never to hold the "
                                 "whole batch at once")
         if any(p.grad is None for p in model.parameters()):
-            _fail(f"{case}: the parameters have no gradient", "call backward() on each micro-batch's loss")
+            fail(f"{case}: the parameters have no gradient", "call backward() on each micro-batch's loss")
         for (name, mine), expected in zip(model.named_parameters(), whole.parameters()):
             check(mine.grad, expected.grad, f"{case}: the gradient of {name}", atol=1e-6, reveal=False,
                   hint="each micro-batch's mean loss must count as much as its samples do in the whole "
@@ -101,24 +86,24 @@ def ex2(accumulate):
 def ex3(my_shards):
     for n, world_size in [(12, 2), (11, 2), (10, 4), (3, 4), (9, 3)]:
         case = f"my_shards({n}, {world_size})"
-        shards = _call(case, my_shards, n, world_size, hint="return a list with one list of sample ids per rank")
+        shards = call_learner(case, my_shards, n, world_size, hint="return a list with one list of sample ids per rank")
         if not isinstance(shards, (list, tuple)) or len(shards) != world_size:
-            _fail(f"{case} should give {world_size} shards (one per rank), got "
+            fail(f"{case} should give {world_size} shards (one per rank), got "
                   f"{len(shards) if isinstance(shards, (list, tuple)) else type(shards).__name__}",
                   "return a list of world_size lists")
         shards = [s.tolist() if hasattr(s, "tolist") else list(s) for s in shards]
         ids = [i for s in shards for i in s]
         if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n for i in ids):
-            _fail(f"{case}: a shard holds {next(i for i in ids if not (isinstance(i, int) and 0 <= i < n))!r}, "
+            fail(f"{case}: a shard holds {next(i for i in ids if not (isinstance(i, int) and 0 <= i < n))!r}, "
                   f"which is no sample id (0 to {n - 1})",
                   "fill a short shard with real samples, repeated, not with a placeholder")
         lengths = [len(s) for s in shards]
         if len(set(lengths)) != 1:
-            _fail(f"{case}: the shards hold {lengths} samples",
+            fail(f"{case}: the shards hold {lengths} samples",
                   "every rank must take the same number of steps, or DDP waits for ever: even them out")
         if set(ids) != set(range(n)):
             missing = sorted(set(range(n)) - set(ids))
-            _fail(f"{case}: sample(s) {missing[:5]} are in no shard", "every sample must be trained on each epoch")
+            fail(f"{case}: sample(s) {missing[:5]} are in no shard", "every sample must be trained on each epoch")
         check(len(ids), math.ceil(n / world_size) * world_size, f"{case}: the samples of all the shards together",
               reveal=False, hint="a sample in two shards is trained on twice an epoch: repeat only as many as "
                                  "it takes to give every rank as many")
