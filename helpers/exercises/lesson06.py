@@ -1,28 +1,11 @@
 """The checks of lesson 06's exercises (regularisation)."""
-import contextlib
 import copy
-from unittest import mock
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check import CheckFailed, check, exercise
-
-
-@contextlib.contextmanager
-def _forbidding(names, what: str):
-    """Inside the block, calling any of ``names`` is a CheckFailed that says it is not allowed."""
-    def refuse(name):
-        def call(*args, **kwargs):
-            raise CheckFailed(f"{what} calls {name.replace('torch.nn.functional.', 'F.')}, which this exercise "
-                              "asks you to do without\nhint: build the mask yourself from random numbers")
-        return call
-
-    with contextlib.ExitStack() as stack:
-        for name in names:
-            stack.enter_context(mock.patch(name, refuse(name)))
-        yield
+from ..check import CheckFailed, check, exercise, forbidding
 
 
 def _require(condition: bool, name: str, failure: str, hint: str) -> None:
@@ -131,7 +114,8 @@ def ex3(my_dropout):
     x = torch.rand(400, 500) + 0.5             # 400 examples, 500 units; no value is zero
     original = x.clone()
     for p in (0.8, 0.25):
-        with _forbidding(("torch.nn.functional.dropout", "torch.dropout"), "my_dropout"):
+        with forbidding(("torch.nn.functional.dropout", "torch.dropout"), "my_dropout",
+                        hint="build the mask yourself from random numbers"):
             out = my_dropout(x, p, True)
             again = my_dropout(x, p, True)
         _require(torch.equal(x, original), f"p={p}: the input is left unchanged", "your function changed x",
@@ -157,7 +141,8 @@ def ex3(my_dropout):
         kept = ~zero
         check(out[kept], x[kept] / (1 - p), f"p={p}: the kept values are scaled by 1/(1-p)", reveal=False,
               hint="scale the survivors so that the expected value of every element stays what it was")
-    with _forbidding(("torch.nn.functional.dropout", "torch.dropout"), "my_dropout"):
+    with forbidding(("torch.nn.functional.dropout", "torch.dropout"), "my_dropout",
+                        hint="build the mask yourself from random numbers"):
         evaluated = my_dropout(x, 0.8, False)
     _require(torch.equal(evaluated, x), "training=False returns x unchanged", "it changed the values",
              hint="in eval mode dropout is the identity: no zeros and no scaling")
