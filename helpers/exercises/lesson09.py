@@ -19,7 +19,7 @@ _MACHINES, _GPUS_PER_MACHINE, _PER_GPU, _ACCUMULATION = 4, 8, 64, 2
 def ex1(global_batch, lr):
     if not (isinstance(global_batch, int) and not isinstance(global_batch, bool)):
         fail(f"global_batch should be a Python int, got {type(global_batch).__name__} {global_batch!r}",
-              "a number of images is a whole number: multiply integers (no /)")
+             "a number of images is a whole number: multiply integers (no /)")
     expected_batch = _PER_GPU * _MACHINES * _GPUS_PER_MACHINE * _ACCUMULATION
     slips = {
         _PER_GPU * _MACHINES * _GPUS_PER_MACHINE: "one optimiser step waits for several micro-batches on every "
@@ -65,14 +65,14 @@ def ex2(accumulate):
         model.register_forward_hook(lambda module, inputs, output, sizes=sizes: sizes.append(len(inputs[0])))
         case = f"{n} samples in {pieces} micro-batches"
         call_learner(f"accumulate(model, x, y, {pieces})", accumulate, model, x, y, pieces,
-              hint="go through x.chunk(micro_batches) and y.chunk(micro_batches) together")
+                     hint="go through x.chunk(micro_batches) and y.chunk(micro_batches) together")
         if not sizes:
             fail(f"{case}: the model was never called", "run the model on each micro-batch")
         largest = math.ceil(n / pieces)
         if max(sizes) > largest:
             fail(f"{case}: the model saw a batch of {max(sizes)} samples; these micro-batches hold at most "
-                  f"{largest}", "feed the model one micro-batch at a time: the point is never to hold the "
-                                "whole batch at once")
+                 f"{largest}", "feed the model one micro-batch at a time: the point is never to hold the "
+                 "whole batch at once")
         if any(p.grad is None for p in model.parameters()):
             fail(f"{case}: the parameters have no gradient", "call backward() on each micro-batch's loss")
         for (name, mine), expected in zip(model.named_parameters(), whole.parameters()):
@@ -89,18 +89,18 @@ def ex3(my_shards):
         shards = call_learner(case, my_shards, n, world_size, hint="return a list with one list of sample ids per rank")
         if not isinstance(shards, (list, tuple)) or len(shards) != world_size:
             fail(f"{case} should give {world_size} shards (one per rank), got "
-                  f"{len(shards) if isinstance(shards, (list, tuple)) else type(shards).__name__}",
-                  "return a list of world_size lists")
+                 f"{len(shards) if isinstance(shards, (list, tuple)) else type(shards).__name__}",
+                 "return a list of world_size lists")
         shards = [s.tolist() if hasattr(s, "tolist") else list(s) for s in shards]
         ids = [i for s in shards for i in s]
         if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n for i in ids):
             fail(f"{case}: a shard holds {next(i for i in ids if not (isinstance(i, int) and 0 <= i < n))!r}, "
-                  f"which is no sample id (0 to {n - 1})",
-                  "fill a short shard with real samples, repeated, not with a placeholder")
+                 f"which is no sample id (0 to {n - 1})",
+                 "fill a short shard with real samples, repeated, not with a placeholder")
         lengths = [len(s) for s in shards]
         if len(set(lengths)) != 1:
             fail(f"{case}: the shards hold {lengths} samples",
-                  "every rank must take the same number of steps, or DDP waits for ever: even them out")
+                 "every rank must take the same number of steps, or DDP waits for ever: even them out")
         if set(ids) != set(range(n)):
             missing = sorted(set(range(n)) - set(ids))
             fail(f"{case}: sample(s) {missing[:5]} are in no shard", "every sample must be trained on each epoch")
