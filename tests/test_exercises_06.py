@@ -71,33 +71,43 @@ def kfold_float_indices(labels, k, generator):
     return [(tr.float(), va.float()) for tr, va in kfold_stratified(labels, k, generator)]
 
 
-# ------------------------------------------------------------------ Exercise 2: the L2 penalty
+# ------------------------------------------------------------------ Exercise 2: the L2 penalty of param_groups
+def _decayed(model):
+    return [p for p in model.parameters() if p.ndim >= 2]
+
+
 def l2_model(model, wd):
+    return wd / 2 * sum((p ** 2).sum() for p in _decayed(model))
+
+
+def l2_every_parameter(model, wd):
+    """Section 3's l2_term copied: it decays the biases and the LayerNorm parameters too."""
     return wd / 2 * sum((p ** 2).sum() for p in model.parameters())
 
 
 def l2_no_half(model, wd):
-    return wd * sum((p ** 2).sum() for p in model.parameters())
+    return wd * sum((p ** 2).sum() for p in _decayed(model))
 
 
-def l2_weights_only(model, wd):
+def l2_named_weight(model, wd):
+    """Every parameter named "...weight": LayerNorm's 1-D scale included."""
     return wd / 2 * sum((p ** 2).sum() for name, p in model.named_parameters() if name.endswith("weight"))
 
 
 def l2_norm_not_squared(model, wd):
-    return wd / 2 * sum(p.norm() for p in model.parameters())
+    return wd / 2 * sum(p.norm() for p in _decayed(model))
 
 
 def l2_as_float(model, wd):
-    return (wd / 2 * sum((p ** 2).sum() for p in model.parameters())).item()
+    return (wd / 2 * sum((p ** 2).sum() for p in _decayed(model))).item()
 
 
 def l2_mean(model, wd):
-    return wd / 2 * sum((p ** 2).mean() for p in model.parameters())
+    return wd / 2 * sum((p ** 2).mean() for p in _decayed(model))
 
 
 def l2_detached(model, wd):
-    return wd / 2 * sum((p.detach() ** 2).sum() for p in model.parameters())
+    return wd / 2 * sum((p.detach() ** 2).sum() for p in _decayed(model))
 
 
 # ------------------------------------------------------------------ Exercise 3: dropout by hand
@@ -178,8 +188,9 @@ LESSON06 = {
         "float indices": (kfold_float_indices,),
     }),
     lesson06.ex2: ((l2_model,), {
+        "every parameter (section 3's l2_term copied)": (l2_every_parameter,),
         "without the ½": (l2_no_half,),
-        "weights only (weight_decay decays biases too)": (l2_weights_only,),
+        "every parameter named weight, LayerNorm's scale included": (l2_named_weight,),
         "the norm, not its square": (l2_norm_not_squared,),
         ".item(): a float without gradient": (l2_as_float,),
         "the mean instead of the sum": (l2_mean,),
@@ -198,13 +209,15 @@ LESSON06 = {
         "zeroes x in place": (dropout_in_place,),
         "calls F.dropout": (dropout_calls_library,),
     }),
-    lesson06.ex4: ((0.1 * 0.1 ** (75 // 30),), {
-        "one drop too few (0.01)": (0.01,),
-        "one drop too many (0.0001)": (0.0001,),
-        "a smooth decay 0.1·0.1^(75/30)": (0.1 * 0.1 ** (75 / 30),),
+    lesson06.ex4: ((0.1 * 0.5 ** (74 // 25),), {
+        "off by one: 75 scheduler steps counted before epoch 75 (0.0125)": (0.1 * 0.5 ** (75 // 25),),
+        "one halving too few (0.05)": (0.05,),
+        "a smooth decay 0.1·0.5^(74/25)": (0.1 * 0.5 ** (74 / 25),),
+        "gamma read as the factor per epoch, 0.1·0.5^74": (0.1 * 0.5 ** 74,),
         "the starting rate typed in from the text": (0.1,),
-        "a string": ("0.001",),
-        "a tensor": (torch.tensor(0.001),),
+        "StepLR(30, 0.1) of section 6 at epoch 75 (0.001)": (0.001,),
+        "a string": ("0.025",),
+        "a tensor": (torch.tensor(0.025),),
     }),
 }
 

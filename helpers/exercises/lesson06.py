@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check import CheckFailed, check, exercise, forbidding
+from ..train import param_groups
 
 
 def _require(condition: bool, name: str, failure: str, hint: str) -> None:
@@ -64,18 +65,17 @@ def ex1(kfold_split):
         _require(not uneven, f"{where}: every class is spread evenly over the folds",
                  "the counts per fold of " + ", ".join(f"class {c} are {n_c}" for c, n_c in uneven.items())
                  + " (they should differ by at most one)",
-                 hint="stratify: group the indices by class and share each class out over the k folds in turn")
+                 hint="each class must be shared out over the folds on its own")
         _require(_pattern(_folds(kfold_split, labels, k, seed=0)) == _pattern(folds),
                  f"{where}: the same generator seed gives the same folds", "two generators seeded alike gave "
                  "different folds", hint="draw every random number from the generator you are given "
                  "(generator=...), not from torch's global one")
         contiguous = all(v.sort().values.tolist() == list(range(int(v.min()), int(v.max()) + 1)) for v in vals)
         _require(not contiguous, f"{where}: the folds are shuffled", "every fold is a range of neighbouring "
-                 "indices", hint="shuffle with the generator (torch.randperm(n, generator=generator)) first")
+                 "indices", hint="the order must come from `generator`")
         _require(_pattern(_folds(kfold_split, labels, k, seed=1)) != _pattern(folds),
                  f"{where}: another generator seed gives other folds", "generators seeded 0 and 1 gave the "
-                 "same folds", hint="shuffle with the generator you are given before you deal the folds; a stable "
-                 "sort by label then keeps the random order inside each class")
+                 "same folds", hint="the seed has to change which indices go to which fold")
 
 
 @exercise("Exercise 2")
@@ -83,9 +83,9 @@ def ex2(l2_penalty):
     for wd in (0.1, 0.03):
         torch.manual_seed(3)
         X, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
-        reference = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3))
+        reference = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.Tanh(), nn.Linear(6, 3))
         yours = copy.deepcopy(reference)
-        opt_reference = torch.optim.SGD(reference.parameters(), lr=0.5, weight_decay=wd)   # PyTorch's decay
+        opt_reference = torch.optim.SGD(param_groups(reference, wd), lr=0.5)   # decay on the ndim >= 2 weights
         opt_yours = torch.optim.SGD(yours.parameters(), lr=0.5)
         for _ in range(3):
             opt_reference.zero_grad()
@@ -103,9 +103,8 @@ def ex2(l2_penalty):
             (F.cross_entropy(yours(X), y) + penalty.sum()).backward()
             opt_yours.step()
         for (name, p), q in zip(yours.named_parameters(), reference.parameters()):
-            check(p.detach(), q.detach(), f"wd={wd}: {name} after 3 steps matches weight_decay", reveal=False,
-                  hint="the penalty's gradient must be wd·w for every parameter weight_decay sees: mind the "
-                       "factor in front, and which parameters the optimiser was given")
+            check(p.detach(), q.detach(), f"wd={wd}: {name} after 3 steps matches param_groups", reveal=False,
+                  hint="remember which parameters `param_groups` decays, and mind the factor in front")
 
 
 @exercise("Exercise 3")
@@ -149,15 +148,15 @@ def ex3(my_dropout):
 
 
 @exercise("Exercise 4")
-def ex4(lr_epoch_76):
-    _require(isinstance(lr_epoch_76, float), "the answer is a Python float", f"got {type(lr_epoch_76).__name__} "
-             f"{lr_epoch_76!r}", hint="write the rate as arithmetic on Python numbers (no tensor, no string)")
+def ex4(lr_epoch_75):
+    _require(isinstance(lr_epoch_75, float), "the answer is a Python float", f"got {type(lr_epoch_75).__name__} "
+             f"{lr_epoch_75!r}", hint="write the rate as arithmetic on Python numbers (no tensor, no string)")
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=30, gamma=0.1)
-    for _epoch in range(1, 77):
-        used = optimizer.param_groups[0]["lr"]        # the rate this epoch trains with (the last: epoch 76)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=25, gamma=0.5)
+    for _epoch in range(1, 76):
+        used = optimizer.param_groups[0]["lr"]        # the rate this epoch trains with (the last: epoch 75)
         optimizer.step()
         scheduler.step()
-    check(lr_epoch_76, used, "the learning rate of epoch 76", reveal=False, rtol=1e-6, atol=0.0,
-          hint="count the scheduler steps made before epoch 76 starts, and how many whole multiples of "
+    check(lr_epoch_75, used, "the learning rate of epoch 75", reveal=False, rtol=1e-6, atol=0.0,
+          hint="count the scheduler steps made before epoch 75 starts, and how many whole multiples of "
                "step_size they hold")
