@@ -272,11 +272,13 @@ class ResidualBlock(nn.Module):
 class ResNet(nn.Module):
     """A ResNet for 32x32 images: a 3x3 stem, then stages of basic blocks
     (``blocks=(2, 2, 2, 2)`` is ResNet-18) and global average pooling (lesson 07).
-    ``shortcuts=False`` is the "plain" network of the same depth."""
+    ``shortcuts=False`` is the "plain" network of the same depth; ``block`` (default
+    :class:`ResidualBlock`) builds each block, e.g. :class:`SEResidualBlock`."""
 
     def __init__(self, blocks=(2, 2, 2, 2), widths=(64, 128, 256, 512), in_channels: int = 3,
-                 num_classes: int = 10, shortcuts: bool = True):
+                 num_classes: int = 10, shortcuts: bool = True, block=None):
         super().__init__()
+        block = block or ResidualBlock  # any class called as block(in, out, stride, shortcut): SEResidualBlock
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),  # [b, 3, 32, 32] => [b, w0, 32, 32]
             nn.BatchNorm2d(widths[0]),
@@ -285,8 +287,8 @@ class ResNet(nn.Module):
         stages, width = [], widths[0]
         for i, (n, w) in enumerate(zip(blocks, widths)):
             stride = 1 if i == 0 else 2  # each later stage halves h and w: => [b, w, h/2, w/2]
-            stages += [ResidualBlock(width, w, stride, shortcuts)]
-            stages += [ResidualBlock(w, w, shortcut=shortcuts) for _ in range(n - 1)]
+            stages += [block(width, w, stride, shortcuts)]
+            stages += [block(w, w, 1, shortcuts) for _ in range(n - 1)]
             width = w
         self.stages = nn.Sequential(*stages)  # four stages: => [b, w3, 4, 4]
         self.head = nn.Sequential(
@@ -308,11 +310,15 @@ def cifar_resnet(depth: int = 20, shortcuts: bool = True, num_classes: int = 10,
     """He et al.'s (2016) CIFAR ResNet, lesson 07: ``depth = 6n + 2`` layers (a stem, three
     stages of n blocks of two 3x3 convolutions at widths (16, 32, 64) * width/16, a linear layer).
     Where the shape changes the shortcut is a 1x1 projection (their option B)."""
+    n, width = _cifar_blocks(depth, width)
+    return ResNet((n, n, n), (width, 2 * width, 4 * width), 3, num_classes, shortcuts)  # 32x32, 16x16, 8x8
+
+
+def _cifar_blocks(depth, width) -> tuple[int, int]:
+    """(blocks per stage, width) of a CIFAR ResNet of ``depth = 6n + 2`` layers, both checked."""
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"cifar_resnet's depth must be 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
-    depth, width = int(depth), _whole(width, "cifar_resnet's width", 1)
-    n = (depth - 2) // 6
-    return ResNet((n, n, n), (width, 2 * width, 4 * width), 3, num_classes, shortcuts)  # 32x32, 16x16, 8x8
+    return (int(depth) - 2) // 6, _whole(width, "cifar_resnet's width", 1)
 
 
 class ResNet9(nn.Module):
@@ -463,6 +469,230 @@ class MobileNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+def _reduced(channels: int, reduction: int) -> int:
+    """The hidden width ``channels // reduction`` of a bottleneck, at least 1."""
+    return max(1, channels // _whole(reduction, "reduction", 1))
+
+
+# ------------------------------------------------------------------ lesson 07: the families
+def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+              last_relu: bool = True) -> nn.Sequential:
+    """A Network-in-Network "mlpconv" block (Lin, Chen and Yan, 2013), lesson 07: a k x k
+    convolution, then two 1x1 convolutions (a small MLP on each pixel's channels), each with
+    ReLU (no batch norm: the original has none). ``last_relu=False`` leaves the last 1x1
+    convolution linear, for a block that outputs logits. ``[b, in, h, w] => [b, out, h', w']``."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), nn.ReLU(inplace=True),  # => [b, out, h', w']
+        nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),  # 1x1: same shape
+        nn.Conv2d(out_channels, out_channels, 1),                         # 1x1: same shape
+        *([nn.ReLU(inplace=True)] if last_relu else []),
+    )
+
+
+class NiN(nn.Module):
+    """A compact Network in Network (Lin et al., 2013) for 32x32 images, lesson 07: mlpconv
+    blocks and max-pools, and no fully-connected head: the last block has one channel per class
+    and global average pooling turns each channel into that class's logit."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5):
+        super().__init__()
+        self.features = nn.Sequential(
+            nin_block(in_channels, 64, 5, padding=2),               # [b, 3, 32, 32] => [b, 64, 32, 32]
+            nn.MaxPool2d(2),                                        # => [b, 64, 16, 16]
+            nin_block(64, 128, 3, padding=1),                       # => [b, 128, 16, 16]
+            nn.MaxPool2d(2),                                        # => [b, 128, 8, 8]
+            nin_block(128, 256, 3, padding=1),                      # => [b, 256, 8, 8]
+            nn.MaxPool2d(2),                                        # => [b, 256, 4, 4]
+            nn.Dropout(dropout),
+            nin_block(256, num_classes, 3, padding=1, last_relu=False),  # => [b, 10, 4, 4]: a map per class
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),                                # => [b, 10, 1, 1]
+            nn.Flatten(),                                           # => [b, 10] logits
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class BottleneckBlock(nn.Module):
+    """ResNet's bottleneck block (He et al., 2016) and, with ``groups > 1``, ResNeXt's (Xie et
+    al., 2017), lesson 07: a 1x1 convolution down to ``width`` channels, a 3x3 convolution
+    (``groups`` groups: grouped, 分组卷积), a 1x1 convolution up to ``out_channels``, each with
+    BN (ReLU after the first two), added to the shortcut, then ReLU. ResNet-50's block on 256
+    channels is ``(256, 256, width=64)``; ResNeXt-50 (32x4d)'s is ``(256, 256, width=128, groups=32)``."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: int, groups: int = 1, stride: int = 1):
+        super().__init__()
+        if width % groups:
+            raise ValueError(f"the bottleneck width ({width}) must be divisible by groups ({groups})")
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, width, 1, bias=False),  # [b, in, h, w] => [b, width, h, w]
+            nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False),  # => [b, width, h/s, w/s]
+            nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, out_channels, 1, bias=False),  # => [b, out, h/s, w/s]
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),  # => [b, out, h/s, w/s]
+                nn.BatchNorm2d(out_channels),
+            )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class SEBlock(nn.Module):
+    """A squeeze-and-excitation block (Hu, Shen and Sun, 2018), lesson 07: channel attention.
+    Squeeze: global average pooling gives one number per channel; excite: a bottleneck MLP
+    (C -> C/r -> C, ReLU, then a sigmoid) turns them into one weight in (0, 1) per channel;
+    the input's channels are scaled by those weights. ``[b, c, h, w] => [b, c, h, w]``."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = _reduced(channels, reduction)
+        self.squeeze = nn.AdaptiveAvgPool2d(1)  # [b, c, h, w] => [b, c, 1, 1]
+        self.excite = nn.Sequential(
+            nn.Flatten(),                       # => [b, c]
+            nn.Linear(channels, hidden),        # => [b, c/r]
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, channels),        # => [b, c]
+            nn.Sigmoid(),                       # one weight in (0, 1) per channel
+        )
+
+    def forward(self, x):
+        weights = self.excite(self.squeeze(x))            # [b, c]
+        return x * weights[:, :, None, None]              # [b, c, 1, 1] broadcasts over h, w
+
+
+class SEResidualBlock(ResidualBlock):
+    """:class:`ResidualBlock` with a squeeze-and-excitation block on F(x), before the addition
+    (SE-ResNet, Hu et al., 2018), lesson 07: ``relu(SE(F(x)) + shortcut(x))``."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, shortcut: bool = True,
+                 reduction: int = 4):
+        super().__init__(in_channels, out_channels, stride, shortcut)
+        self.se = SEBlock(out_channels, reduction)
+
+    def forward(self, x):
+        out = self.se(self.body(x))
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.relu(out)
+
+
+def cifar_se_resnet(depth: int = 20, num_classes: int = 10, width: int = 16, reduction: int = 4) -> ResNet:
+    """:func:`cifar_resnet` with an SE block in every residual block (SE-ResNet, lesson 07): the
+    same layers plus ``2·C·(C // r) + C // r + C`` parameters per block of C channels."""
+    n, width = _cifar_blocks(depth, width)
+    reduction = _whole(reduction, "reduction", 1)
+
+    def block(in_channels, out_channels, stride, shortcut):
+        return SEResidualBlock(in_channels, out_channels, stride, shortcut, reduction)
+
+    return ResNet((n, n, n), (width, 2 * width, 4 * width), 3, num_classes, True, block=block)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNet v2's inverted residual block (Sandler et al., 2018), lesson 07: a 1x1
+    convolution expands the channels ``expansion`` times, a 3x3 depthwise convolution
+    (逐通道卷积) filters each channel, a 1x1 convolution (逐点卷积) projects back down with no
+    ReLU after it (the "linear bottleneck"); the shortcut adds the input when the shape is
+    unchanged. ReLU6 as in the paper. ``depthwise=False`` makes the 3x3 a standard convolution
+    over all the expanded channels: the standard-convolution twin of the same widths."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, expansion: int = 6,
+                 depthwise: bool = True):
+        super().__init__()
+        hidden = in_channels * _whole(expansion, "expansion", 1)
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 1, bias=False),          # [b, in, h, w] => [b, t·in, h, w]
+            nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden if depthwise else 1, bias=False),  # => [b, t·in, h/s, w/s]
+            nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, out_channels, 1, bias=False),         # => [b, out, h/s, w/s]
+            nn.BatchNorm2d(out_channels),                           # no ReLU: a linear bottleneck
+        )
+        self.use_shortcut = stride == 1 and in_channels == out_channels
+
+    def forward(self, x):
+        out = self.body(x)
+        return x + out if self.use_shortcut else out
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle (Zhang et al., 2018), lesson 07: view the channels as
+    ``groups`` rows of ``c / groups``, transpose, flatten, so that each group of the next
+    grouped convolution gets channels from every group of the last. ``[b, c, h, w] => [b, c, h, w]``."""
+    b, c, h, w = x.shape
+    if c % groups:
+        raise ValueError(f"channel_shuffle: {c} channels do not split into {groups} groups")
+    return (x.view(b, groups, c // groups, h, w)    # [b, g, c/g, h, w]
+             .transpose(1, 2)                       # => [b, c/g, g, h, w]
+             .reshape(b, c, h, w))                  # => [b, c, h, w], the groups interleaved
+
+
+class ChannelShuffle(nn.Module):
+    """:func:`channel_shuffle` as a layer."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = _whole(groups, "groups", 1)
+
+    def forward(self, x):
+        return channel_shuffle(x, self.groups)
+
+
+class ShuffleUnit(nn.Module):
+    """ShuffleNet v1's unit with stride 1 (Zhang et al., 2018), lesson 07: a 1x1 grouped
+    convolution down to ``channels // 4``, a channel shuffle, a 3x3 depthwise convolution, a 1x1
+    grouped convolution back up, added to the input, then ReLU. ``standard=True`` builds the
+    twin with the same widths and ordinary convolutions (groups = 1, no shuffle).
+    ``[b, c, h, w] => [b, c, h, w]``."""
+
+    def __init__(self, channels: int, groups: int = 4, standard: bool = False):
+        super().__init__()
+        mid = channels // 4
+        if channels % groups or mid % groups:
+            raise ValueError(f"ShuffleUnit: {channels} channels and their quarter {mid} must both be "
+                             f"divisible by groups ({groups})")
+        g = 1 if standard else groups
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, mid, 1, groups=g, bias=False),      # [b, c, h, w] => [b, c/4, h, w]
+            nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+            nn.Identity() if standard else ChannelShuffle(groups),  # same shape, channels interleaved
+            nn.Conv2d(mid, mid, 3, padding=1, groups=1 if standard else mid, bias=False),  # => [b, c/4, h, w]
+            nn.BatchNorm2d(mid),
+            nn.Conv2d(mid, channels, 1, groups=g, bias=False),      # => [b, c, h, w]
+            nn.BatchNorm2d(channels),
+        )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.relu(x + self.body(x))
+
+
+class Fire(nn.Module):
+    """SqueezeNet's fire module (Iandola et al., 2016), lesson 07: a 1x1 "squeeze" convolution
+    to few channels, then 1x1 and 3x3 "expand" convolutions side by side, concatenated.
+    ``[b, in, h, w] => [b, expand1x1 + expand3x3, h, w]``."""
+
+    def __init__(self, in_channels: int, squeeze: int, expand1x1: int, expand3x3: int):
+        super().__init__()
+        self.squeeze = nn.Sequential(nn.Conv2d(in_channels, squeeze, 1), nn.ReLU(inplace=True))  # => [b, s, h, w]
+        self.expand1x1 = nn.Sequential(nn.Conv2d(squeeze, expand1x1, 1), nn.ReLU(inplace=True))  # => [b, e1, h, w]
+        self.expand3x3 = nn.Sequential(nn.Conv2d(squeeze, expand3x3, 3, padding=1), nn.ReLU(inplace=True))  # => [b, e3, h, w]
+        self.out_channels = expand1x1 + expand3x3
+
+    def forward(self, x):
+        x = self.squeeze(x)
+        return torch.cat([self.expand1x1(x), self.expand3x3(x)], dim=1)  # => [b, e1 + e3, h, w]
 
 
 @contextlib.contextmanager

@@ -2,18 +2,12 @@
 give fail (tests/exercise_harness.py). A check that let one through would teach the learner
 that the wrong answer is right.
 """
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
-import torchvision
 from exercise_harness import exercise_tests
-from PIL import Image
 from torch import nn
-from torch.utils.data import Dataset
 
 from helpers.exercises import lesson07
-from helpers.models import count_parameters
 
 # ------------------------------------------------------------------------------ Exercise 1
 VGG_BLOCK = (256 * 128 * 9 + 2 * 256) + (256 * 256 * 9 + 2 * 256) + (256 * 256 * 9 + 2 * 256)
@@ -66,75 +60,38 @@ class ShortcutBNFirst(nn.Module):
 
 
 # ------------------------------------------------------------------------------ Exercise 3
+def grouped(c_in, c_out, k, groups):
+    return k * k * (c_in // groups) * c_out + c_out
+
+
+# ------------------------------------------------------------------------------ Exercise 4
 def separable(c_in, c_out, k, size):
     return (k * k * c_in + c_in * c_out) * size * size
 
 
-# ------------------------------------------------------------------------------ Exercise 4
-def named_images(sort=sorted, suffix=".png", convert=True, part=0, use_transform=True, label_as_name=False):
-    """A NamedImages, right by default, with the slips learners make switched on by name."""
-
-    class NamedImages(Dataset):
-        def __init__(self, folder, classes, transform=None):
-            self.paths = sort(p for p in Path(folder).iterdir() if suffix is None or p.suffix == suffix)
-            self.classes, self.transform = list(classes), transform
-
-        def __len__(self):
-            return len(self.paths)
-
-        def __getitem__(self, i):
-            path = self.paths[i]
-            image = Image.open(path)
-            image = image.convert("RGB") if convert else image
-            name = path.name.split("_")[part]
-            label = name if label_as_name else self.classes.index(name)
-            return (self.transform(image) if self.transform and use_transform else image), label
-
-    return NamedImages
-
-
 # ------------------------------------------------------------------------------ Exercise 5
-def prepare(model, num_classes):
-    model.requires_grad_(False)
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
+def spatial_attention(order=("mean", "max"), dim=1, squash=torch.sigmoid, padding=True, bias=True, keepdim=True,
+                      returns="scaled", in_channels=2, use_max_values=True):
+    """A MySpatialAttention, right by default, with the slips learners make switched on by name."""
+
+    class SpatialAttention(nn.Module):
+        def __init__(self, kernel_size=7):
+            super().__init__()
+            self.conv = nn.Conv2d(in_channels, 1, kernel_size, padding=kernel_size // 2 if padding else 0, bias=bias)
+
+        def forward(self, x):
+            maps = {"mean": x.mean(dim=dim, keepdim=keepdim),
+                    "max": x.amax(dim=dim, keepdim=keepdim) if use_max_values else x.max(dim=dim, keepdim=keepdim)}
+            pooled = torch.cat([maps[name] for name in order], dim=1)
+            weights = squash(self.conv(pooled))
+            return weights if returns == "weights" else x * weights
+
+    return SpatialAttention
 
 
-def replace_then_freeze(model, num_classes):
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    model.requires_grad_(False)
-    return model
+def softmax_over_pixels(t):
+    return torch.softmax(t.flatten(2), dim=-1).view_as(t)
 
-
-def no_freezing(model, num_classes):
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
-
-
-def eval_instead_of_freezing(model, num_classes):
-    model.eval()
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
-
-
-def typed_in_512(model, num_classes):
-    model.requires_grad_(False)
-    model.fc = nn.Linear(512, num_classes)
-    return model
-
-
-def forgets_return(model, num_classes):
-    model.requires_grad_(False)
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-
-
-def freezes_only_the_old_head(model, num_classes):
-    model.fc.requires_grad_(False)
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
-
-
-RESNET18_5 = 512 * 5 + 5
 
 LESSON07 = {
     lesson07.ex1: ((VGG_BLOCK,), {
@@ -161,7 +118,18 @@ LESSON07 = {
         "no shortcut at all": (residual_block(no_shortcut=True),),
         "the projection's BN before its conv": (ShortcutBNFirst,),
     }),
-    lesson07.ex3: ((separable,), {
+    lesson07.ex3: ((grouped,), {
+        "forgets to divide by the groups": (lambda c_in, c_out, k, groups: k * k * c_in * c_out + c_out,),
+        "divides the output channels too":
+            (lambda c_in, c_out, k, groups: k * k * (c_in // groups) * (c_out // groups) + c_out,),
+        "forgets the bias": (lambda c_in, c_out, k, groups: k * k * (c_in // groups) * c_out,),
+        "one bias per group": (lambda c_in, c_out, k, groups: k * k * (c_in // groups) * c_out + groups,),
+        "k instead of k²": (lambda c_in, c_out, k, groups: k * (c_in // groups) * c_out + c_out,),
+        "multiplies by the groups": (lambda c_in, c_out, k, groups: k * k * c_in * c_out * groups + c_out,),
+        "a float (c_in / groups)": (lambda c_in, c_out, k, groups: k * k * (c_in / groups) * c_out + c_out,),
+        "builds the layer and returns it": (lambda c_in, c_out, k, groups: nn.Conv2d(c_in, c_out, k, groups=groups),),
+    }),
+    lesson07.ex4: ((separable,), {
         "a standard convolution's MACs": (lambda c_in, c_out, k, size: k * k * c_in * c_out * size * size,),
         "per output position only": (lambda c_in, c_out, k, size: k * k * c_in + c_in * c_out,),
         "depthwise reads every channel":
@@ -172,27 +140,18 @@ LESSON07 = {
         "a float (size ** 2.0)": (lambda c_in, c_out, k, size: (k * k * c_in + c_in * c_out) * size ** 2.0,),
         "the ratio instead of a count": (lambda c_in, c_out, k, size: 1 / c_out + 1 / k ** 2,),
     }),
-    lesson07.ex4: ((named_images(),), {
-        "sorted in reverse": (named_images(sort=lambda paths: sorted(paths, reverse=True)),),
-        "every file, the .txt too": (named_images(suffix=None),),
-        "no RGB conversion": (named_images(convert=False),),
-        "the label from the part after the '_'": (named_images(part=1),),
-        "the class name as the label": (named_images(label_as_name=True),),
-        "ignores the transform": (named_images(use_transform=False),),
-    }),
-    lesson07.ex5: ((prepare, RESNET18_5), {
-        "replaces the head, then freezes (head frozen too)": (replace_then_freeze, RESNET18_5),
-        "freezes nothing": (no_freezing, RESNET18_5),
-        "eval() instead of freezing": (eval_instead_of_freezing, RESNET18_5),
-        "a typed-in 512 inputs (ResNet-50 has 2 048)": (typed_in_512, RESNET18_5),
-        "forgets to return the model": (forgets_return, RESNET18_5),
-        "freezes only the old head": (freezes_only_the_old_head, RESNET18_5),
-        "ex5 without the biases": (prepare, 512 * 5),
-        "ex5 the old ImageNet head": (prepare, 512 * 1000 + 1000),
-        "ex5 counts the frozen parameters too": (prepare, count_parameters(torchvision.models.resnet18(num_classes=5))),
-        "ex5 zero": (prepare, 0),
-        "ex5 a float": (prepare, float(RESNET18_5)),
-        "ex5 a tensor": (prepare, torch.tensor(RESNET18_5)),
+    lesson07.ex5: ((spatial_attention(),), {
+        "max first, then mean": (spatial_attention(order=("max", "mean")),),
+        "pools over the pixels instead of the channels": (spatial_attention(dim=(2, 3)),),
+        "no sigmoid": (spatial_attention(squash=lambda t: t),),
+        "ReLU instead of sigmoid": (spatial_attention(squash=torch.relu),),
+        "softmax over the pixels": (spatial_attention(squash=softmax_over_pixels),),
+        "no padding (the map shrinks)": (spatial_attention(padding=False),),
+        "a convolution without bias": (spatial_attention(bias=False),),
+        "forgets keepdim": (spatial_attention(keepdim=False),),
+        "returns the weights, not x scaled": (spatial_attention(returns="weights"),),
+        "mean only (a 1-channel convolution)": (spatial_attention(order=("mean",), in_channels=1),),
+        "x.max(dim=1) returns (values, indices)": (spatial_attention(use_max_values=False),),
     }),
 }
 

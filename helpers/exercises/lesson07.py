@@ -1,10 +1,5 @@
 """The checks of lesson 07's exercises (classic networks)."""
-import tempfile
-from pathlib import Path
-
-import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from ..check import CheckFailed, check, exercise
@@ -56,7 +51,7 @@ def ex1(ex1):
                                        "two see?",
         3 * (256 * 256 * 9 + 2 * 256): "the first convolution gets the block's input: how many channels is "
                                        "that?",
-        count_parameters(vgg_block(64, 128, num_convs=2)): "that is section 2's block: this one has other "
+        count_parameters(vgg_block(64, 128, num_convs=2)): "that is section 3's block: this one has other "
                                                            "channels and three convolutions",
     }
     check(ex1, expected, "the block's trainable parameters", reveal=False,
@@ -127,7 +122,31 @@ def ex2(MyResidualBlock):
 
 # ------------------------------------------------------------------------------ Exercise 3
 @exercise("Exercise 3")
-def ex3(separable_macs):
+def ex3(grouped_conv_params):
+    for c_in, c_out, k, groups in [(64, 128, 3, 1), (128, 128, 3, 32), (32, 32, 3, 32), (12, 18, 5, 3), (8, 16, 1, 4)]:
+        what = f"grouped_conv_params({c_in}, {c_out}, k={k}, groups={groups})"
+        got = _call(what, grouped_conv_params, c_in, c_out, k, groups, hint="compute the count from the four arguments")
+        _is_int(got, what, "a count of parameters is a whole number: keep to integer arithmetic (// divides ints)")
+        expected = count_parameters(nn.Conv2d(c_in, c_out, k, groups=groups))
+        weights = k * k * (c_in // groups) * c_out
+        slips = {
+            k * k * c_in * c_out + c_out: "that is a standard convolution's count: with groups, how many input "
+                                          "channels does each filter see?",
+            weights: "a Conv2d has a bias per output channel unless bias=False",
+            k * k * (c_in // groups) * (c_out // groups) + c_out: "each output channel has its own filter: only the "
+                                                                 "input channels are split among the groups",
+            weights + groups: "the bias belongs to each output channel, not to each group",
+            k * (c_in // groups) * c_out + c_out: "a k×k kernel has k·k weights per input channel",
+            k * k * c_in * c_out * groups + c_out: "grouping makes the layer cheaper, not dearer",
+        }
+        check(got, expected, what, reveal=False,
+              hint=_hint_for(got, slips, "count the weights of one filter (which input channels does it see?), "
+                                         "then the filters, then the biases"))
+
+
+# ------------------------------------------------------------------------------ Exercise 4
+@exercise("Exercise 4")
+def ex4(separable_macs):
     for c_in, c_out, k, size in [(32, 64, 3, 16), (128, 128, 3, 8), (16, 48, 5, 10), (3, 7, 3, 5)]:
         what = f"separable_macs({c_in}, {c_out}, k={k}, size={size})"
         got = _call(what, separable_macs, c_in, c_out, k, size, hint="compute the count from the four arguments")
@@ -150,92 +169,73 @@ def ex3(separable_macs):
                                          "multiply-accumulate per input number it reads"))
 
 
-# ------------------------------------------------------------------------------ Exercise 4
-def _write_images(folder: Path) -> dict:
-    """Five RGB .png files named <class>_<anything>.png, one greyscale one, and a text file."""
-    g = torch.Generator().manual_seed(3)
-    pixels = {}
-    for name in ["dog_2.png", "cat_10.png", "bird_a.png", "cat_1.png", "dog_1.png"]:
-        array = torch.randint(0, 256, (5, 6, 3), dtype=torch.uint8, generator=g)
-        Image.fromarray(array.numpy()).save(folder / name)
-        pixels[name] = array
-    (folder / "notes.txt").write_text("not an image")
-    Image.fromarray(pixels["cat_1.png"][:, :, 0].numpy()).save(folder / "cat_grey.png")   # a greyscale file
-    return pixels
-
-
-@exercise("Exercise 4")
-def ex4(NamedImages):
-    from torchvision import transforms
-
-    classes = ["bird", "cat", "dog"]
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        pixels = _write_images(folder)
-        data = _call("NamedImages(folder, classes)", NamedImages, folder, classes,
-                     hint="__init__(self, folder, classes, transform=None) lists the files once")
-        check(_call("len(data)", len, data, hint="__len__ returns how many images there are"), 6,
-              "6 images (the .txt file is ignored)", hint="keep only the .png files")
-        order = sorted([*pixels, "cat_grey.png"])
-        for i, name in enumerate(order):
-            sample = _call(f"data[{i}]", data.__getitem__, i,
-                           hint="__getitem__(i) returns (image, label); the class is the part of the file name "
-                                "before the first '_'")
-            if not (isinstance(sample, tuple) and len(sample) == 2):
-                _fail(f"data[{i}] should be a pair (image, label), got {type(sample).__name__}",
-                      "return image, label")
-            image, label = sample
-            check(label, classes.index(name.split("_")[0]), f"the label of sample {i} ({name})",
-                  hint="samples come in the sorted order of the file names; the label is the index in `classes` "
-                       "of the name's part before the first '_'")
-            if name != "cat_grey.png":
-                check(torch.from_numpy(np.array(image)), pixels[name], f"the pixels of sample {i} ({name})",
-                      hint="open the file with PIL and return the image itself (or transform(image))")
-        grey = np.asarray(data[order.index("cat_grey.png")][0])
-        check(grey.shape, (5, 6, 3), "a greyscale file comes out as RGB",
-              hint="some files have one channel: PIL can convert an image's mode")
-        with_transform = _call("NamedImages(folder, classes, transform=transforms.ToTensor())", NamedImages,
-                               folder, classes, transforms.ToTensor(), hint="keep the transform for __getitem__")
-        image = _call("data[0] with a transform", with_transform.__getitem__, 0,
-                      hint="apply the transform to the image")[0]
-        check(isinstance(image, torch.Tensor), True, "the transform is applied (ToTensor: a tensor comes out)",
-              hint="apply self.transform to the image when there is one")
-        check(tuple(image.shape), (3, 5, 6), "the transformed image's shape")
-
-
 # ------------------------------------------------------------------------------ Exercise 5
-@exercise("Exercise 5")
-def ex5(prepare_for_transfer, ex5):
-    import torchvision
+class _SpatialAttention(nn.Module):
+    """The reference: CBAM's spatial attention, as Exercise 5 describes it."""
 
-    for name, classes in [("resnet18", 7), ("resnet50", 3)]:
-        model = getattr(torchvision.models, name)(weights=None)
-        fc_in, everything = model.fc.in_features, count_parameters(model)
-        old_head = count_parameters(model.fc)
-        prepared = _call(f"prepare_for_transfer({name}, {classes})", prepare_for_transfer, model, classes,
-                         hint="freeze, replace the head, return the model")
-        check(isinstance(prepared, nn.Module), True, f"{name}: prepare_for_transfer returns the model",
-              hint="end with return model")
-        head = getattr(prepared, "fc", None)
-        check(isinstance(head, nn.Linear) and (head.in_features, head.out_features), (fc_in, classes),
-              f"{name}: fc is a new nn.Linear from the network's {fc_in} features to {classes} classes",
-              hint="read the old layer's in_features instead of typing a number: networks differ")
-        trainable = count_parameters(prepared)
-        slips = {0: "nothing is trainable, not even the new head: mind the order of the two steps",
-                 everything - old_head + fc_in * classes + classes:
-                     "the old network is still trainable: eval() and no_grad() do not freeze parameters; "
-                     "requires_grad does"}
-        check(trainable, fc_in * classes + classes, f"{name}: only the new head is trainable", reveal=False,
-              hint=_hint_for(trainable, slips, "freeze every parameter of the old network, and keep the new "
-                                               "head's trainable"))
-        out = _call(f"{name} prepared, on a [2, 3, 64, 64] batch", prepared, torch.zeros(2, 3, 64, 64),
-                    hint="replace model.fc only; keep the rest of the network")
-        check(tuple(out.shape), (2, classes), f"{name}: logits of shape (2, {classes})")
-    _is_int(ex5, "ex5", "count_parameters gives an int")
-    head = 512 * 5 + 5
-    slips = {0: "no parameter trainable means the head was frozen too",
-             512 * 5: "a Linear layer learns a bias per output, too",
-             512 * 1000 + 1000: "that is ImageNet's old head: the new one has 5 outputs",
-             count_parameters(torchvision.models.resnet18(num_classes=5)): "that counts the frozen parameters too"}
-    check(ex5, head, "ex5: trainable parameters of ResNet-18 prepared for 5 classes", reveal=False,
-          hint=_hint_for(ex5, slips, "run your function on a fresh ResNet-18 and count what is still trainable"))
+    def __init__(self, kernel_size=7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x, order=(0, 1), squash=torch.sigmoid, dim=1):
+        pooled = [x.mean(dim=dim, keepdim=True), x.amax(dim=dim, keepdim=True)]
+        return x * squash(self.conv(torch.cat([pooled[i] for i in order], dim=1)))
+
+
+def _slip_hint(got: torch.Tensor, reference: "_SpatialAttention", x: torch.Tensor) -> str:
+    """A hint at the slip whose output the learner's matches, else a general one."""
+    slips = [
+        (dict(order=(1, 0)), "the two maps go into the convolution in the order the exercise gives: mean first"),
+        (dict(squash=lambda t: t), "the convolution's output still has to become a weight in (0, 1)"),
+        (dict(squash=torch.relu), "a weight in (0, 1) per pixel: which function squashes any number into (0, 1)?"),
+    ]
+    with torch.no_grad():
+        for options, hint in slips:
+            if got.shape == x.shape and torch.allclose(got, reference(x, **options), atol=1e-5, rtol=1e-4):
+                return hint
+    return ("compare with the description: pool over the channel axis (mean, then max), one convolution, a "
+            "sigmoid, then scale every channel of x by the same per-pixel weight")
+
+
+@exercise("Exercise 5")
+def ex5(MySpatialAttention):
+    g = torch.Generator().manual_seed(11)
+    for kernel_size, (b, c, h, w) in [(7, (2, 6, 9, 9)), (3, (3, 4, 5, 7)), (5, (1, 8, 6, 6))]:
+        what = f"MySpatialAttention({kernel_size})"
+        block = _call(what, MySpatialAttention, kernel_size,
+                      hint="__init__(self, kernel_size=7) calls super().__init__() first, then builds self.conv")
+        conv = getattr(block, "conv", None)
+        if not isinstance(conv, nn.Conv2d):
+            _fail(f"{what}: self.conv should be an nn.Conv2d, got {type(conv).__name__}",
+                  "build the convolution in __init__ as self.conv")
+        check((conv.in_channels, conv.out_channels), (2, 1), f"{what}: self.conv maps 2 channels to 1",
+              hint="one input channel for the mean map and one for the max map; one output channel: the weights")
+        check(count_parameters(block), 2 * kernel_size * kernel_size + 1, f"{what}: trainable parameters",
+              hint="one k×k convolution from 2 channels to 1, with a bias, and nothing else that learns")
+        x = torch.randn(b, c, h, w, generator=g)
+        with torch.no_grad():
+            conv.weight.copy_(0.5 * torch.randn(conv.weight.shape, generator=g))
+            if conv.bias is not None:
+                conv.bias.copy_(0.5 * torch.randn(conv.bias.shape, generator=g))
+        try:
+            out = block(x)
+        except Exception as exc:  # the learner's code raised: say where, with a hint at the likely slip
+            message = str(exc).splitlines()[0] if str(exc) else ""
+            hint = ("x.max(dim=...) returns a pair (values, indices): take its .values, or use x.amax"
+                    if "return_types" in message else
+                    "the weights must come out as [b, 1, h, w]: pool over the channel axis (dim=1, keepdim=True), "
+                    "and pad the convolution by kernel_size // 2 so that it keeps h and w")
+            _fail(f"{what} on a [{b}, {c}, {h}, {w}] input raised {type(exc).__name__}: {message}", hint)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            hint = ("return x scaled by the weights, not the weights" if isinstance(out, torch.Tensor)
+                    and out.shape == (b, 1, h, w) else
+                    "the output has x's shape: the per-pixel weights [b, 1, h, w] broadcast over the channels; "
+                    "with padding kernel_size // 2 the convolution keeps h and w")
+            _fail(f"{what}: output {shape}, expected {(b, c, h, w)}", hint)
+        reference = _SpatialAttention(kernel_size)
+        reference.load_state_dict({"conv.weight": conv.weight.detach(), "conv.bias": conv.bias.detach()})
+        with torch.no_grad():
+            expected = reference(x)
+        check(out, expected, f"{what}: its output matches a reference block holding your weights", reveal=False,
+              hint=_slip_hint(out.detach(), reference, x))
