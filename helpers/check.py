@@ -68,6 +68,21 @@ def call_learner(what: str, function, *args, hint: str):
         raise CheckFailed(f"{what} raised {type(error).__name__}: {clean_message(error)}\nhint: {hint}") from None
 
 
+def hint_for(answer, slips: dict, default: str) -> str:
+    """The hint for a known slip (``slips`` maps a wrong value to a hint at the idea it misses),
+    else ``default``; a slip matches only a value of its own type (``2`` is not ``2.0``)."""
+    for value, hint in slips.items():
+        if answer == value and type(answer) is type(value):
+            return hint
+    return default
+
+
+def require_int(answer, name: str, hint: str) -> None:
+    """A ``✗`` line unless ``answer`` is a Python int (a bool or a float with a whole value is not)."""
+    if not (isinstance(answer, int) and not isinstance(answer, bool)):
+        fail(f"{name} should be a Python int, got {type(answer).__name__} {answer!r}", hint)
+
+
 @contextlib.contextmanager
 def forbidding(names, what: str, hint: str):
     """Inside the block, calling any of ``names`` (dotted paths such as

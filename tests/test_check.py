@@ -1,7 +1,17 @@
 import pytest
 import torch
 
-from helpers.check import CheckFailed, call_learner, check, expect_error, expect_warning, fail, forbidding
+from helpers.check import (
+    CheckFailed,
+    call_learner,
+    check,
+    expect_error,
+    expect_warning,
+    fail,
+    forbidding,
+    hint_for,
+    require_int,
+)
 
 
 def test_expect_error_prints_the_error_and_swallows_it(capsys):
@@ -422,3 +432,20 @@ def test_fail_raises_the_line_and_its_hint():
     with pytest.raises(CheckFailed) as info:
         fail("got 3, expected an int", "count again")
     assert info.value._render_traceback_()[1:] == ["hint: count again"]
+
+
+def test_hint_for_names_a_known_slip_of_the_same_type_only():
+    """Bug caught: a slip's hint shown for a right answer of another type (2.0 for the slip 2),
+    or the default hint hiding a known slip."""
+    slips = {2: "forgot the bias"}
+    assert hint_for(2, slips, "count again") == "forgot the bias"
+    assert hint_for(2.0, slips, "count again") == "count again"
+    assert hint_for(3, slips, "count again") == "count again"
+
+
+@pytest.mark.parametrize("answer", [2.0, True, "2", None])
+def test_require_int_refuses_what_is_not_a_python_int(answer):
+    """Bug caught: a float count (from /) or a bool passing as an int."""
+    require_int(2, "the count", "use //")
+    with pytest.raises(CheckFailed, match="the count should be a Python int"):
+        require_int(answer, "the count", "use //")

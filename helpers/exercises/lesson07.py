@@ -2,41 +2,14 @@
 import torch
 from torch import nn
 
-from ..check import CheckFailed, check, exercise
+from ..check import call_learner, check, exercise, fail, hint_for, require_int
 from ..models import ResidualBlock, count_macs, count_parameters, vgg_block
-
-
-def _fail(what: str, hint: str):
-    raise CheckFailed(f"{what}\nhint: {hint}")
-
-
-def _call(what: str, function, *args, hint: str):
-    """``function(*args)``; an error in the learner's code becomes one ✗ line that names the call."""
-    try:
-        return function(*args)
-    except CheckFailed:
-        raise
-    except Exception as exc:  # the learner's code raised: say where, without a traceback
-        _fail(f"{what} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hint)
-
-
-def _hint_for(answer, slips: dict, default: str) -> str:
-    """The hint for a known slip (its wrong value -> a hint at the idea it misses), else ``default``."""
-    for value, hint in slips.items():
-        if answer == value and type(answer) is type(value):
-            return hint
-    return default
-
-
-def _is_int(answer, name: str, hint: str):
-    if not (isinstance(answer, int) and not isinstance(answer, bool)):
-        _fail(f"{name} should be a Python int, got {type(answer).__name__} {answer!r}", hint)
 
 
 # ------------------------------------------------------------------------------ Exercise 1
 @exercise("Exercise 1")
 def ex1(ex1):
-    _is_int(ex1, "the answer", "write the count as arithmetic on integers (no /, which gives a float)")
+    require_int(ex1, "the answer", "write the count as arithmetic on integers (no /, which gives a float)")
     expected = count_parameters(vgg_block(128, 256, num_convs=3))
     conv_weights = [256 * c_in * 3 * 3 for c_in in (128, 256, 256)]
     slips = {
@@ -55,7 +28,7 @@ def ex1(ex1):
                                                            "channels and three convolutions",
     }
     check(ex1, expected, "the block's trainable parameters", reveal=False,
-          hint=_hint_for(ex1, slips, "count each layer on its own: how many channels go in and out of each "
+          hint=hint_for(ex1, slips, "count each layer on its own: how many channels go in and out of each "
                                      "convolution, does it have a bias, and what does BatchNorm learn?"))
 
 
@@ -77,8 +50,8 @@ def _copy_into(reference: nn.Module, learner: nn.Module, part: str, what: str):
     theirs = [t for t in getattr(learner, part).state_dict().values() if t.is_floating_point()]
     ours = [t for t in getattr(reference, part).state_dict().values() if t.is_floating_point()]
     if [t.shape for t in theirs] != [t.shape for t in ours]:
-        _fail(f"{what}: self.{part} does not hold the layers the exercise describes, in that order",
-              "F is conv, BN, ReLU, conv, BN; a projection shortcut is a 1×1 conv, then BN")
+        fail(f"{what}: self.{part} does not hold the layers the exercise describes, in that order",
+             "F is conv, BN, ReLU, conv, BN; a projection shortcut is a 1×1 conv, then BN")
     with torch.no_grad():
         for target, source in zip(ours, theirs):
             target.copy_(source)
@@ -89,12 +62,12 @@ def ex2(MyResidualBlock):
     g = torch.Generator().manual_seed(7)
     for c_in, c_out, stride, size in [(16, 16, 1, 8), (16, 32, 2, 8), (16, 16, 2, 8), (8, 24, 1, 6)]:
         what = f"MyResidualBlock({c_in}, {c_out}, stride={stride})"
-        block = _call(what, MyResidualBlock, c_in, c_out, stride,
-                      hint="__init__(self, in_channels, out_channels, stride=1) calls super().__init__() first")
+        block = call_learner(what, MyResidualBlock, c_in, c_out, stride,
+                             hint="__init__(self, in_channels, out_channels, stride=1) calls super().__init__() first")
         x = torch.randn(3, c_in, size, size, generator=g)
-        out = _call(f"{what} on a [3, {c_in}, {size}, {size}] input", block, x,
-                    hint="F(x) and the shortcut's output are added, so they must have the same shape: when the "
-                         "channels or the stride change, what must the shortcut do?")
+        out = call_learner(f"{what} on a [3, {c_in}, {size}, {size}] input", block, x,
+                           hint="F(x) and the shortcut's output are added, so they must have the same shape: when the "
+                           "channels or the stride change, what must the shortcut do?")
         check(tuple(out.shape), (3, c_out, size // stride, size // stride), f"{what}: output shape")
         reference = ResidualBlock(c_in, c_out, stride)
         check(count_parameters(block), count_parameters(reference), f"{what}: trainable parameters",
@@ -111,7 +84,7 @@ def ex2(MyResidualBlock):
         reference.eval()
         x = torch.randn(3, c_in, size, size, generator=g)
         with torch.no_grad():
-            got = _call(f"{what} in eval mode", block, x, hint="forward should work in train and eval mode")
+            got = call_learner(f"{what} in eval mode", block, x, hint="forward should work in train and eval mode")
             expected = reference(x)
         check(got, expected, f"{what}: its output matches a reference block holding your weights",
               reveal=False,
@@ -125,8 +98,8 @@ def ex2(MyResidualBlock):
 def ex3(grouped_conv_params):
     for c_in, c_out, k, groups in [(64, 128, 3, 1), (128, 128, 3, 32), (32, 32, 3, 32), (12, 18, 5, 3), (8, 16, 1, 4)]:
         what = f"grouped_conv_params({c_in}, {c_out}, k={k}, groups={groups})"
-        got = _call(what, grouped_conv_params, c_in, c_out, k, groups, hint="compute the count from the four arguments")
-        _is_int(got, what, "a count of parameters is a whole number: keep to integer arithmetic (// divides ints)")
+        got = call_learner(what, grouped_conv_params, c_in, c_out, k, groups, hint="compute the count from the four arguments")
+        require_int(got, what, "a count of parameters is a whole number: keep to integer arithmetic (// divides ints)")
         expected = count_parameters(nn.Conv2d(c_in, c_out, k, groups=groups))
         weights = k * k * (c_in // groups) * c_out
         slips = {
@@ -140,7 +113,7 @@ def ex3(grouped_conv_params):
             k * k * c_in * c_out * groups + c_out: "grouping makes the layer cheaper, not dearer",
         }
         check(got, expected, what, reveal=False,
-              hint=_hint_for(got, slips, "count the weights of one filter (which input channels does it see?), "
+              hint=hint_for(got, slips, "count the weights of one filter (which input channels does it see?), "
                                          "then the filters, then the biases"))
 
 
@@ -149,8 +122,8 @@ def ex3(grouped_conv_params):
 def ex4(separable_macs):
     for c_in, c_out, k, size in [(32, 64, 3, 16), (128, 128, 3, 8), (16, 48, 5, 10), (3, 7, 3, 5)]:
         what = f"separable_macs({c_in}, {c_out}, k={k}, size={size})"
-        got = _call(what, separable_macs, c_in, c_out, k, size, hint="compute the count from the four arguments")
-        _is_int(got, what, "a count of multiply-accumulates is a whole number: keep to integer arithmetic")
+        got = call_learner(what, separable_macs, c_in, c_out, k, size, hint="compute the count from the four arguments")
+        require_int(got, what, "a count of multiply-accumulates is a whole number: keep to integer arithmetic")
         reference = nn.Sequential(nn.Conv2d(c_in, c_in, k, padding=k // 2, groups=c_in, bias=False),
                                   nn.Conv2d(c_in, c_out, 1, bias=False))
         expected = count_macs(reference, (c_in, size, size))
@@ -165,7 +138,7 @@ def ex4(separable_macs):
             c_in * c_out * pixels: "the depthwise k×k convolution costs multiply-accumulates too",
         }
         check(got, expected, what, reveal=False,
-              hint=_hint_for(got, slips, "cost the two convolutions separately: each output number costs one "
+              hint=hint_for(got, slips, "cost the two convolutions separately: each output number costs one "
                                          "multiply-accumulate per input number it reads"))
 
 
@@ -202,12 +175,12 @@ def ex5(MySpatialAttention):
     g = torch.Generator().manual_seed(11)
     for kernel_size, (b, c, h, w) in [(7, (2, 6, 9, 9)), (3, (3, 4, 5, 7)), (5, (1, 8, 6, 6))]:
         what = f"MySpatialAttention({kernel_size})"
-        block = _call(what, MySpatialAttention, kernel_size,
-                      hint="__init__(self, kernel_size=7) calls super().__init__() first, then builds self.conv")
+        block = call_learner(what, MySpatialAttention, kernel_size,
+                             hint="__init__(self, kernel_size=7) calls super().__init__() first, then builds self.conv")
         conv = getattr(block, "conv", None)
         if not isinstance(conv, nn.Conv2d):
-            _fail(f"{what}: self.conv should be an nn.Conv2d, got {type(conv).__name__}",
-                  "build the convolution in __init__ as self.conv")
+            fail(f"{what}: self.conv should be an nn.Conv2d, got {type(conv).__name__}",
+                 "build the convolution in __init__ as self.conv")
         check((conv.in_channels, conv.out_channels), (2, 1), f"{what}: self.conv maps 2 channels to 1",
               hint="one input channel for the mean map and one for the max map; one output channel: the weights")
         check(count_parameters(block), 2 * kernel_size * kernel_size + 1, f"{what}: trainable parameters",
@@ -225,14 +198,14 @@ def ex5(MySpatialAttention):
                     if "return_types" in message else
                     "the weights must come out as [b, 1, h, w]: pool over the channel axis (dim=1, keepdim=True), "
                     "and pad the convolution by kernel_size // 2 so that it keeps h and w")
-            _fail(f"{what} on a [{b}, {c}, {h}, {w}] input raised {type(exc).__name__}: {message}", hint)
+            fail(f"{what} on a [{b}, {c}, {h}, {w}] input raised {type(exc).__name__}: {message}", hint)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             hint = ("return x scaled by the weights, not the weights" if isinstance(out, torch.Tensor)
                     and out.shape == (b, 1, h, w) else
                     "the output has x's shape: the per-pixel weights [b, 1, h, w] broadcast over the channels; "
                     "with padding kernel_size // 2 the convolution keeps h and w")
-            _fail(f"{what}: output {shape}, expected {(b, c, h, w)}", hint)
+            fail(f"{what}: output {shape}, expected {(b, c, h, w)}", hint)
         reference = _SpatialAttention(kernel_size)
         reference.load_state_dict({"conv.weight": conv.weight.detach(), "conv.bias": conv.bias.detach()})
         with torch.no_grad():

@@ -8,22 +8,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..check import call_learner, check, exercise, fail
+from ..check import call_learner, check, exercise, fail, hint_for, require_int
 from ..models import count_parameters
-
-
-def _hint_for(answer, slips: dict, default: str) -> str:
-    """The hint for a known slip (its wrong value -> a hint at the idea it misses), else ``default``."""
-    for value, hint in slips.items():
-        if answer == value and type(answer) is type(value):
-            return hint
-    return default
-
-
-def _is_int(answer, name: str, hint: str):
-    if not (isinstance(answer, int) and not isinstance(answer, bool)):
-        fail(f"{name} should be a Python int, got {type(answer).__name__} {answer!r}", hint)
-
 
 # ------------------------------------------------------------------------------ Exercise 1
 # The folder the check writes: photos named <class>_<anything>, in every case of suffix, and what
@@ -107,19 +93,19 @@ def ex2(prepare_for_transfer, ex2):
                      "the old network is still trainable: eval() changes how layers compute, not whether "
                      "their parameters get gradients"}
         check(trainable, fc_in * classes + classes, f"{name}: only the new head is trainable", reveal=False,
-              hint=_hint_for(trainable, slips, "freeze every parameter of the old network, and keep the new "
+              hint=hint_for(trainable, slips, "freeze every parameter of the old network, and keep the new "
                                                "head's trainable"))
         out = call_learner(f"{name} prepared, on a [2, 3, 64, 64] batch", prepared, torch.zeros(2, 3, 64, 64),
                            hint="replace model.fc only; keep the rest of the network")
         check(tuple(out.shape), (2, classes), f"{name}: logits of shape (2, {classes})")
-    _is_int(ex2, "ex2", "count_parameters gives an int")
+    require_int(ex2, "ex2", "count_parameters gives an int")
     head = 512 * 5 + 5
     slips = {0: "no parameter trainable means the head was frozen too",
              512 * 5: "a Linear layer learns more than its weight matrix",
              512 * 1000 + 1000: "that is ImageNet's old head: the new one has 5 outputs",
              count_parameters(torchvision.models.resnet18(num_classes=5)): "that counts the frozen parameters too"}
     check(ex2, head, "ex2: trainable parameters of ResNet-18 prepared for 5 classes", reveal=False,
-          hint=_hint_for(ex2, slips, "run your function on a fresh ResNet-18 and count what is still trainable"))
+          hint=hint_for(ex2, slips, "run your function on a fresh ResNet-18 and count what is still trainable"))
 
 
 # ------------------------------------------------------------------------------ Exercise 3
