@@ -163,7 +163,8 @@ def is_main_process() -> bool:
 
 def _init_process_group() -> torch.device:
     """Join torchrun's process group: NCCL and ``cuda:LOCAL_RANK`` where CUDA is used, gloo on
-    the CPU. The group is destroyed when the process exits."""
+    the CPU. An NCCL group is destroyed when the process exits; a gloo group is left to the
+    process's own exit, since destroying it after DDP can hang on torch 2.6."""
     import torch.distributed as dist
 
     local_rank = int(os.environ["LOCAL_RANK"])
@@ -185,7 +186,7 @@ def _init_process_group() -> torch.device:
 def _destroy_process_group() -> None:
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() != "gloo":
         dist.destroy_process_group()
 
 

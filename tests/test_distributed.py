@@ -5,6 +5,7 @@ on the CPU with the gloo backend, with a timeout, so that a hang fails instead o
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -35,11 +36,16 @@ def _torchrun(tmp_path, body: str, processes: int = 2, timeout: float = 180, env
     out.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                str(script), str(out)]
+    job = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+                           start_new_session=True)   # its own process group: a hung job is killed whole
     try:
-        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}), out
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the torchrun job hung for {timeout} s:\n{exc.stdout}\n{exc.stderr}")
+        stdout, stderr = job.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)           # torchrun and its workers, none left behind
+        stdout, stderr = job.communicate()
+        pytest.fail(f"the torchrun job hung for {timeout} s:\n{stdout}\n{stderr}")
+    return subprocess.CompletedProcess(command, job.returncode, stdout, stderr), out
 
 
 def _toy(n=96, seed=1):
