@@ -1,6 +1,7 @@
 """Device choice and reproducibility (introduced in lesson 01), and the processes of a
 distributed run under ``torchrun`` (lesson 09)."""
 import atexit
+import gc
 import os
 import random
 
@@ -163,8 +164,8 @@ def is_main_process() -> bool:
 
 def _init_process_group() -> torch.device:
     """Join torchrun's process group: NCCL and ``cuda:LOCAL_RANK`` where CUDA is used, gloo on
-    the CPU. An NCCL group is destroyed when the process exits; a gloo group is left to the
-    process's own exit, since destroying it after DDP can hang on torch 2.6."""
+    the CPU. The group is destroyed when the process exits, after the DDP wrappers that still
+    use it are freed (on torch 2.6 destroying it under a live DDP wrapper can hang)."""
     import torch.distributed as dist
 
     local_rank = int(os.environ["LOCAL_RANK"])
@@ -186,7 +187,8 @@ def _init_process_group() -> torch.device:
 def _destroy_process_group() -> None:
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_backend() != "gloo":
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()                                  # free DDP wrappers (reference cycles) that still use it
         dist.destroy_process_group()
 
 

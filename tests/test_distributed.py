@@ -3,14 +3,15 @@
 Each test starts a real job, `python -m torch.distributed.run --standalone --nproc_per_node=2`,
 on the CPU with the gloo backend, with a timeout, so that a hang fails instead of blocking CI.
 """
+import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
@@ -37,12 +38,14 @@ def _torchrun(tmp_path, body: str, processes: int = 2, timeout: float = 180, env
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                str(script), str(out)]
     job = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
-                           start_new_session=True)   # its own process group: a hung job is killed whole
+                           env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
     try:
         stdout, stderr = job.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(job.pid, signal.SIGKILL)           # torchrun and its workers, none left behind
+        for process in psutil.Process(job.pid).children(recursive=True):   # torchrun starts each worker in
+            with contextlib.suppress(psutil.NoSuchProcess):                 # its own session: kill them all,
+                process.kill()                                              # or their pipes keep us waiting
+        job.kill()
         stdout, stderr = job.communicate()
         pytest.fail(f"the torchrun job hung for {timeout} s:\n{stdout}\n{stderr}")
     return subprocess.CompletedProcess(command, job.returncode, stdout, stderr), out
