@@ -29,7 +29,7 @@ def ex1(ex1):
     }
     check(ex1, expected, "the block's trainable parameters", reveal=False,
           hint=hint_for(ex1, slips, "count each layer on its own: how many channels go in and out of each "
-                                     "convolution, does it have a bias, and what does BatchNorm learn?"))
+                                    "convolution, does it have a bias, and what does BatchNorm learn?"))
 
 
 # ------------------------------------------------------------------------------ Exercise 2
@@ -67,7 +67,7 @@ def ex2(MyResidualBlock):
         x = torch.randn(3, c_in, size, size, generator=g)
         out = call_learner(f"{what} on a [3, {c_in}, {size}, {size}] input", block, x,
                            hint="F(x) and the shortcut's output are added, so they must have the same shape: when the "
-                           "channels or the stride change, what must the shortcut do?")
+                                "channels or the stride change, what must the shortcut do?")
         check(tuple(out.shape), (3, c_out, size // stride, size // stride), f"{what}: output shape")
         reference = ResidualBlock(c_in, c_out, stride)
         check(count_parameters(block), count_parameters(reference), f"{what}: trainable parameters",
@@ -139,7 +139,7 @@ def ex4(separable_macs):
         }
         check(got, expected, what, reveal=False,
               hint=hint_for(got, slips, "cost the two convolutions separately: each output number costs one "
-                                         "multiply-accumulate per input number it reads"))
+                                        "multiply-accumulate per input number it reads"))
 
 
 # ------------------------------------------------------------------------------ Exercise 5

@@ -94,7 +94,7 @@ def ex2(prepare_for_transfer, ex2):
                      "their parameters get gradients"}
         check(trainable, fc_in * classes + classes, f"{name}: only the new head is trainable", reveal=False,
               hint=hint_for(trainable, slips, "freeze every parameter of the old network, and keep the new "
-                                               "head's trainable"))
+                                              "head's trainable"))
         out = call_learner(f"{name} prepared, on a [2, 3, 64, 64] batch", prepared, torch.zeros(2, 3, 64, 64),
                            hint="replace model.fc only; keep the rest of the network")
         check(tuple(out.shape), (2, classes), f"{name}: logits of shape (2, {classes})")
@@ -191,7 +191,7 @@ def ex4(predict_photo):
             what = f"predict_photo on a {mode} file"
             answer = call_learner(what, predict_photo, model, path, preprocess, classes,
                                   hint="open the file, preprocess it, add the batch dimension, and put the model in the "
-                                  "mode for inference" if mode == "RGB" else
+                                       "mode for inference" if mode == "RGB" else
                                   f"this file is {mode}, not RGB (a screenshot can have a 4th channel, a scan only "
                                   "one): the network takes three")
             if not (isinstance(answer, tuple) and len(answer) == 2):

@@ -72,7 +72,7 @@ def ex2(accumulate):
         if max(sizes) > largest:
             fail(f"{case}: the model saw a batch of {max(sizes)} samples; these micro-batches hold at most "
                  f"{largest}", "feed the model one micro-batch at a time: the point is never to hold the "
-                 "whole batch at once")
+                               "whole batch at once")
         if any(p.grad is None for p in model.parameters()):
             fail(f"{case}: the parameters have no gradient", "call backward() on each micro-batch's loss")
         for (name, mine), expected in zip(model.named_parameters(), whole.parameters()):
